@@ -1,0 +1,47 @@
+# Everything a fresh machine needs: `make serve` runs the product, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU build by default (a file on this machine's disk); see README for a GPU build.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve separate test test-fast lint bench frontend system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	./scripts/system-deps.sh
+
+frontend:
+	@if [ -d frontend ]; then ./scripts/build-frontend.sh; fi
+
+serve: install frontend
+	$(BIN)/isomix serve $(ARGS)
+
+separate: install
+	$(BIN)/isomix separate $(ARGS)
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/separate.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist

@@ -1,0 +1,5 @@
+import sys
+
+from isomix.cli import main
+
+sys.exit(main())
