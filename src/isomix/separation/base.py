@@ -1,0 +1,70 @@
+"""What every separation engine offers, and the pure helpers shared by all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+AudioArray = npt.NDArray[np.float32]  # shape (channels, samples)
+# Called with the fraction done, 0.0 to 1.0, from the thread doing the work.
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class SeparationOptions:
+    """Options with the Demucs CLI's meaning."""
+
+    shifts: int = 1
+    overlap: float = 0.25
+    segment: float | None = None  # seconds; None uses the model's own
+
+
+class ModelNotInstalledError(Exception):
+    """A model was asked for that is not on this machine; the message says how to install it."""
+
+    def __init__(self, name: str, known: bool = True) -> None:
+        self.name = name
+        if known:
+            message = (
+                f"Model '{name}' is not installed. Install it with `isomix models pull {name}` "
+                f"(needs internet) or, offline, `isomix models import PATH --name {name}`."
+            )
+        else:
+            message = (
+                f"Unknown model '{name}'. See `isomix models list`, or install your own weights "
+                f"with `isomix models import PATH --name {name}`."
+            )
+        super().__init__(message)
+
+
+class Engine(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def separate(
+        self,
+        mix: AudioArray,
+        options: SeparationOptions,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, AudioArray]:
+        """Split a float32 (2, n) mixture at `sample_rate` into stems named by `sources`."""
+        ...
+
+
+def two_stems(stems: Mapping[str, AudioArray], keep: str) -> dict[str, AudioArray]:
+    """Demucs' --two-stems: the kept stem and `no_<stem>`, the sum of all the others."""
+    if keep not in stems:
+        raise ValueError(f"stem '{keep}' is not one of {', '.join(stems)}")
+    rest = [audio for name, audio in stems.items() if name != keep]
+    no_keep = np.sum(rest, axis=0, dtype=np.float32) if rest else np.zeros_like(stems[keep])
+    return {keep: stems[keep], f"no_{keep}": no_keep}
