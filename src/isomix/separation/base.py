@@ -65,6 +65,8 @@ def two_stems(stems: Mapping[str, AudioArray], keep: str) -> dict[str, AudioArra
     """Demucs' --two-stems: the kept stem and `no_<stem>`, the sum of all the others."""
     if keep not in stems:
         raise ValueError(f"stem '{keep}' is not one of {', '.join(stems)}")
-    rest = [audio for name, audio in stems.items() if name != keep]
-    no_keep = np.sum(rest, axis=0, dtype=np.float32) if rest else np.zeros_like(stems[keep])
+    no_keep = np.zeros_like(stems[keep])
+    for name, audio in stems.items():
+        if name != keep:
+            no_keep += audio
     return {keep: stems[keep], f"no_{keep}": no_keep}
