@@ -1,0 +1,128 @@
+"""Database entities. The row of a job is its source of truth: status, progress, error, lease."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    processing = "processing"
+    ready = "ready"
+    failed = "failed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.ready, JobStatus.failed, JobStatus.cancelled, JobStatus.expired}
+)
+
+
+def _status_column() -> Mapped[JobStatus]:
+    return mapped_column(
+        Enum(JobStatus, native_enum=False, length=16),
+        default=JobStatus.queued,
+        index=True,
+    )
+
+
+class JobMixin:
+    """Fields every queued job carries: lifecycle, progress and the lease of its worker."""
+
+    status: Mapped[JobStatus] = _status_column()
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # At most settings.max_attempts; counted on the row because Redis keeps no delivery count.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StemSet(Base):
+    """Separated stems on disk, shared by every project with the same content and options."""
+
+    __tablename__ = "stem_sets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # sha256 of the upload + model + two_stems + shifts: same key, same stems.
+    cache_key: Mapped[str] = mapped_column(String(128), unique=True)
+    directory: Mapped[str] = mapped_column(String(512))  # relative to the data directory
+    stem_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"names": [...]}
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    refcount: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Project(JobMixin, Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    filename: Mapped[str] = mapped_column(String(512))  # the user's name: data, never a path
+    source_path: Mapped[str] = mapped_column(String(512))  # relative to the data directory
+    content_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    container: Mapped[str] = mapped_column(String(64))
+    duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    model: Mapped[str] = mapped_column(String(64))
+    two_stems: Mapped[str | None] = mapped_column(String(64), default=None)
+    shifts: Mapped[int] = mapped_column(Integer, default=1)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    stem_set_id: Mapped[str | None] = mapped_column(
+        ForeignKey("stem_sets.id", ondelete="SET NULL"), default=None
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+    stem_set: Mapped[StemSet | None] = relationship(lazy="joined")
+    exports: Mapped[list[Export]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Export(JobMixin, Base):
+    __tablename__ = "exports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    mix: Mapped[dict[str, Any]] = mapped_column()  # the validated ExportRequest as JSON
+    format: Mapped[str] = mapped_column(String(8))
+    bitrate: Mapped[int | None] = mapped_column(Integer, default=None)
+    bit_depth: Mapped[int | None] = mapped_column(Integer, default=None)
+    path: Mapped[str | None] = mapped_column(String(512), default=None)
+
+    project: Mapped[Project] = relationship(back_populates="exports")
+
+
+class SeparationStat(Base):
+    """Measured speed per model on this deployment, for ETAs and /api/models."""
+
+    __tablename__ = "separation_stats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    audio_seconds: Mapped[float] = mapped_column(Float)
+    compute_seconds: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
