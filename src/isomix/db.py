@@ -29,12 +29,18 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+# Engines handed out by get_engine, so reset_engines can close them (lru_cache lists none).
+_ENGINES: list[Engine] = []
+
+
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
     settings = get_settings()
     if url is None and settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(url or settings.resolved_database_url)
+    engine = make_engine(url or settings.resolved_database_url)
+    _ENGINES.append(engine)
+    return engine
 
 
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
@@ -53,3 +59,10 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def reset_engines() -> None:
+    """Forget cached engines (after the settings change, e.g. in tests) and close their pools."""
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+    get_engine.cache_clear()

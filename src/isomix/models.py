@@ -106,7 +106,9 @@ class Export(JobMixin, Base):
     __tablename__ = "exports"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
     mix: Mapped[dict[str, Any]] = mapped_column()  # the validated ExportRequest as JSON
     format: Mapped[str] = mapped_column(String(8))
     bitrate: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions, packaged so an installed isomix can migrate itself."""
