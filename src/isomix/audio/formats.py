@@ -1,0 +1,110 @@
+"""Container detection from file content only (magic bytes), against an allow-list.
+
+The name of an upload never chooses a demuxer: FFmpeg left to guess follows HLS playlists,
+concat lists and DASH manifests into other files (RELIABILITY.md point 1). Everything here
+returns the name of one real audio demuxer, which the decoder then pins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from isomix.audio.errors import CorruptAudioError, UnsupportedAudioError
+
+MP3: Final = "mp3"
+WAV: Final = "wav"
+FLAC: Final = "flac"
+OGG: Final = "ogg"
+MP4: Final = "mov,mp4,m4a,3gp,3g2,mj2"
+AIFF: Final = "aiff"
+MATROSKA: Final = "matroska,webm"
+
+ALLOWED_DEMUXERS: Final = frozenset({MP3, WAV, FLAC, OGG, MP4, AIFF, MATROSKA})
+
+_HEAD_BYTES: Final = 64
+# An MP3 may carry junk between its ID3 tag and the first frame; FFmpeg resyncs over a few KB.
+_MPEG_SYNC_WINDOW: Final = 4096
+_MAX_ID3_TAGS: Final = 8
+
+_UNSUPPORTED_MESSAGE: Final = (
+    "This file is not a supported audio file. "
+    "Upload MP3, WAV, FLAC, OGG/Opus, M4A/MP4, AIFF or MKV/WebM."
+)
+
+
+def detect_container(path: Path) -> str:
+    """Return the FFmpeg demuxer to pin for ``path``, judged only by its bytes."""
+    with path.open("rb") as file:
+        head = file.read(_HEAD_BYTES)
+        if not head:
+            raise CorruptAudioError("The file is empty.")
+        demuxer = _sniff_head(head)
+        if demuxer is not None:
+            return demuxer
+        if head.startswith(b"ID3"):
+            return _after_id3(file)
+        if _is_mpeg_audio_header(head, 0):
+            return MP3
+    raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+
+
+def _sniff_head(head: bytes) -> str | None:
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return WAV
+    if head.startswith(b"fLaC"):
+        return FLAC
+    if head.startswith(b"OggS"):
+        return OGG
+    if head[4:8] == b"ftyp":
+        return MP4
+    if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
+        return AIFF
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return MATROSKA
+    return None
+
+
+def _after_id3(file: BinaryIO) -> str:
+    """Skip ID3v2 tags, then require FLAC or MPEG audio right after them.
+
+    An ID3 tag in front of anything else (an HLS playlist is the known attack) is rejected here,
+    before FFmpeg sees it.
+    """
+    offset = 0
+    for _ in range(_MAX_ID3_TAGS):
+        file.seek(offset)
+        header = file.read(10)
+        if len(header) < 10 or not header.startswith(b"ID3"):
+            break
+        size_bytes = header[6:10]
+        if any(byte & 0x80 for byte in size_bytes):
+            raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+        size = (size_bytes[0] << 21) | (size_bytes[1] << 14) | (size_bytes[2] << 7) | size_bytes[3]
+        has_footer = bool(header[5] & 0x10)
+        offset += 10 + size + (10 if has_footer else 0)
+    file.seek(offset)
+    window = file.read(_MPEG_SYNC_WINDOW)
+    stripped = window.lstrip(b"\x00")
+    if not stripped:
+        raise CorruptAudioError("The file has a music tag but no audio.")
+    if stripped.startswith(b"fLaC"):
+        return FLAC
+    for position in range(len(window) - 3):
+        if window[position] == 0xFF and _is_mpeg_audio_header(window, position):
+            return MP3
+    raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+
+
+def _is_mpeg_audio_header(data: bytes, position: int) -> bool:
+    """A plausible MPEG-1/2/2.5 layer I-III frame header (not ADTS AAC, whose layer is 0)."""
+    if len(data) < position + 4:
+        return False
+    first, second, third = data[position], data[position + 1], data[position + 2]
+    if first != 0xFF or (second & 0xE0) != 0xE0:
+        return False
+    version = (second >> 3) & 0b11
+    layer = (second >> 1) & 0b11
+    bitrate_index = third >> 4
+    rate_index = (third >> 2) & 0b11
+    return version != 0b01 and layer != 0 and bitrate_index != 0b1111 and rate_index != 0b11

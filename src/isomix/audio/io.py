@@ -1,0 +1,510 @@
+"""Audio decoding and encoding through PyAV (the FFmpeg libraries in its wheel).
+
+Every user file is opened with the demuxer chosen from its content and pinned, from a Python
+file object (so FFmpeg opens no URL itself) and with nested opens refused (so no demuxer can
+reach another file). Decoding stops at the duration limit whatever the header says.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, NoReturn, cast
+
+import av
+import av.container
+import numpy as np
+import numpy.typing as npt
+from av.audio.frame import AudioFrame
+from av.audio.stream import AudioStream
+
+from isomix.audio.errors import (
+    AudioError,
+    AudioTooLongError,
+    CorruptAudioError,
+    UnsupportedAudioError,
+)
+from isomix.audio.formats import MATROSKA, MP4, OGG, detect_container
+
+__all__ = [
+    "MODEL_SAMPLE_RATE",
+    "AudioError",
+    "AudioInfo",
+    "AudioTooLongError",
+    "CorruptAudioError",
+    "UnsupportedAudioError",
+    "decode",
+    "detect_container",
+    "encode",
+    "prevent_clip",
+    "probe",
+]
+
+MODEL_SAMPLE_RATE: Final = 44_100
+
+ClipMode = Literal["rescale", "clamp", "none"]
+FloatAudio = npt.NDArray[np.float32]
+
+# Decoded audio may run this far past the limit before it counts as too long: encoders pad the
+# last frame (MP3 1152 samples, AAC 1024) and resamplers add a few samples of delay.
+_LIMIT_GRACE_SECONDS: Final = 0.25
+# The first allocation trusts the header at most this far; a lying header costs a regrowth,
+# never a huge up-front allocation.
+_MAX_INITIAL_SECONDS: Final = 600.0
+_DEFAULT_INITIAL_SECONDS: Final = 30.0
+# probe() decodes this much to prove that the stream really decodes.
+_PROBE_DECODE_SECONDS: Final = 0.5
+_PROBE_MAX_PACKETS: Final = 64
+
+# Demuxer options: mov may follow external data references; make sure it does not.
+_DEMUXER_OPTIONS: Final = {"enable_drefs": "0", "use_absolute_path": "0"}
+
+MP3_BITRATES: Final = range(128, 321)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str
+    extension: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_seconds: float
+
+
+def probe(path: Path, *, max_seconds: float | None = None) -> AudioInfo:
+    """Identify ``path`` and check it decodes, without decoding all of it."""
+    demuxer = detect_container(path)
+    with _open_pinned(path, demuxer) as container:
+        stream = _audio_stream(container)
+        codec = stream.codec_context.codec.canonical_name
+        duration = _declared_duration(container, stream)
+        if max_seconds is not None and duration is not None and duration > max_seconds:
+            raise AudioTooLongError(max_seconds, duration)
+        first_rate = _decode_a_little(container, stream)
+        if duration is None:
+            duration = _duration_from_packets(container, stream, max_seconds)
+        return AudioInfo(
+            container=container.format.name,
+            extension=_extension(demuxer, codec, container),
+            codec=codec,
+            sample_rate=stream.sample_rate or first_rate,
+            channels=stream.channels,
+            duration_seconds=duration,
+        )
+
+
+def decode(
+    path: Path, *, sample_rate: int = MODEL_SAMPLE_RATE, max_seconds: float | None = None
+) -> FloatAudio:
+    """Decode the first audio stream of ``path`` to float32 stereo ``(2, n)`` at ``sample_rate``."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    demuxer = detect_container(path)
+    with _open_pinned(path, demuxer) as container:
+        stream = _audio_stream(container)
+        limit = None
+        if max_seconds is not None:
+            limit = math.floor((max_seconds + _LIMIT_GRACE_SECONDS) * sample_rate)
+        buffer = _StereoBuffer(_initial_capacity(container, stream, sample_rate, limit))
+        converter = _StereoConverter(sample_rate)
+        try:
+            for frame in _decoded_frames(container, stream):
+                for block in converter.convert(frame):
+                    buffer.append(block)
+                    if limit is not None and buffer.length > limit:
+                        assert max_seconds is not None
+                        raise AudioTooLongError(max_seconds)
+            for block in converter.flush():
+                buffer.append(block)
+        except AudioError:
+            raise
+        except (av.FFmpegError, ValueError) as error:
+            _raise_corrupt(error)
+        if limit is not None and buffer.length > limit:
+            assert max_seconds is not None
+            raise AudioTooLongError(max_seconds)
+        if buffer.length == 0:
+            raise CorruptAudioError("The file contains no audio samples.")
+        return buffer.finish()
+
+
+def prevent_clip(audio: FloatAudio, mode: ClipMode) -> FloatAudio:
+    """Same strategies as ``demucs.audio.prevent_clip``."""
+    if mode == "none":
+        return audio
+    if mode == "rescale":
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        return (audio / max(1.01 * peak, 1.0)).astype(np.float32, copy=False)
+    if mode == "clamp":
+        return np.clip(audio, -0.99, 0.99).astype(np.float32, copy=False)
+    raise ValueError(f"Invalid clip mode {mode!r}")
+
+
+def encode(
+    path: Path,
+    audio: npt.NDArray[np.floating[Any]],
+    sample_rate: int,
+    *,
+    format: Literal["wav", "flac", "mp3"] | None = None,
+    bit_depth: Literal[16, 24] = 16,
+    float32: bool = False,
+    bitrate: int = 320,
+    clip: ClipMode = "rescale",
+) -> None:
+    """Write ``audio`` (channels, samples) to ``path`` atomically, as ``python -m demucs`` would."""
+    fmt = format or path.suffix.lower().lstrip(".")
+    if fmt not in ("wav", "flac", "mp3"):
+        raise ValueError(f"Cannot encode {fmt!r}: use wav, flac or mp3")
+    if audio.ndim != 2 or audio.shape[0] not in (1, 2):
+        raise ValueError(f"Expected audio of shape (1 or 2, samples), got {audio.shape}")
+    if bit_depth not in (16, 24):
+        raise ValueError(f"bit_depth must be 16 or 24, got {bit_depth}")
+    if fmt == "mp3" and bitrate not in MP3_BITRATES:
+        raise ValueError(f"MP3 bitrate must be within 128..320 kbps, got {bitrate}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    clipped = prevent_clip(np.asarray(audio, dtype=np.float32), clip)
+    # demucs clamps again before converting to integers (i16_pcm, _pcm_bytes).
+    safe = np.clip(clipped, -1.0, 1.0)
+    with _atomic_output(path) as file:
+        if fmt == "wav":
+            _write_wav(file, safe, sample_rate, bit_depth=bit_depth, float32=float32)
+        elif fmt == "flac":
+            _write_with_pyav(file, "flac", "flac", _to_int(safe, bit_depth), sample_rate, {})
+        else:
+            options = {"b": f"{bitrate}k", "compression_level": "2"}  # LAME -q 2, as demucs
+            _write_with_pyav(file, "mp3", "libmp3lame", _to_int(safe, 16), sample_rate, options)
+
+
+# ---------------------------------------------------------------- opening and reading
+
+
+@contextmanager
+def _open_pinned(path: Path, demuxer: str) -> Iterator[av.container.InputContainer]:
+    with path.open("rb") as file:
+        try:
+            container = av.open(
+                file,
+                mode="r",
+                format=demuxer,
+                options=dict(_DEMUXER_OPTIONS),
+                io_open=_refuse_nested_open,
+            )
+        except av.FFmpegError as error:
+            _raise_corrupt(error)
+        except _NestedOpenRefused as error:
+            raise UnsupportedAudioError(
+                "This file refers to other files; upload the audio itself."
+            ) from error
+        try:
+            yield container
+        except _NestedOpenRefused as error:
+            raise UnsupportedAudioError(
+                "This file refers to other files; upload the audio itself."
+            ) from error
+        finally:
+            container.close()
+
+
+class _NestedOpenRefused(Exception):
+    pass
+
+
+def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> NoReturn:
+    # No allowed demuxer needs a second file; one that asks is following a reference.
+    raise _NestedOpenRefused(url)
+
+
+def _raise_corrupt(error: Exception) -> NoReturn:
+    raise CorruptAudioError("The audio file is damaged or could not be decoded.") from error
+
+
+def _audio_stream(container: av.container.InputContainer) -> AudioStream:
+    streams = container.streams.audio
+    if not streams:
+        raise CorruptAudioError("The file contains no audio track.")
+    stream = streams[0]
+    if stream.codec_context is None or stream.channels <= 0:
+        raise CorruptAudioError("The audio track of this file cannot be decoded.")
+    return stream
+
+
+def _declared_duration(container: av.container.InputContainer, stream: AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def _decoded_frames(
+    container: av.container.InputContainer, stream: AudioStream
+) -> Iterator[AudioFrame]:
+    for packet in container.demux(stream):
+        yield from packet.decode()
+
+
+def _decode_a_little(container: av.container.InputContainer, stream: AudioStream) -> int:
+    """Decode about half a second; return the decoded sample rate. Raise if nothing decodes."""
+    decoded_samples = 0
+    rate = 0
+    try:
+        for index, packet in enumerate(container.demux(stream)):
+            for frame in packet.decode():
+                decoded_samples += frame.samples
+                rate = frame.sample_rate
+            if rate and decoded_samples >= _PROBE_DECODE_SECONDS * rate:
+                break
+            if index >= _PROBE_MAX_PACKETS and decoded_samples:
+                break
+    except (av.FFmpegError, ValueError) as error:
+        _raise_corrupt(error)
+    if decoded_samples == 0 or rate <= 0:
+        raise CorruptAudioError("The audio track of this file contains no decodable audio.")
+    return rate
+
+
+def _duration_from_packets(
+    container: av.container.InputContainer, stream: AudioStream, max_seconds: float | None
+) -> float:
+    """Sum packet durations (demux only, no decode) when the header gives no duration."""
+    container.seek(0, stream=stream) if container.format.name != MP4 else None
+    total = 0.0
+    try:
+        for packet in container.demux(stream):
+            if packet.duration and packet.time_base:
+                total += float(packet.duration * packet.time_base)
+            if max_seconds is not None and total > max_seconds + _LIMIT_GRACE_SECONDS:
+                raise AudioTooLongError(max_seconds, None)
+    except (av.FFmpegError, ValueError) as error:
+        _raise_corrupt(error)
+    return total
+
+
+def _extension(demuxer: str, codec: str, container: av.container.InputContainer) -> str:
+    if demuxer == OGG:
+        return "opus" if codec == "opus" else "ogg"
+    if demuxer == MP4:
+        return "mp4" if container.streams.video else "m4a"
+    if demuxer == MATROSKA:
+        return "mkv"
+    return demuxer  # mp3, wav, flac, aiff are both demuxer names and extensions
+
+
+def _initial_capacity(
+    container: av.container.InputContainer,
+    stream: AudioStream,
+    sample_rate: int,
+    limit: int | None,
+) -> int:
+    declared = _declared_duration(container, stream)
+    seconds = _DEFAULT_INITIAL_SECONDS if declared is None else declared + 1.0
+    capacity = math.ceil(min(seconds, _MAX_INITIAL_SECONDS) * sample_rate)
+    if limit is not None:
+        capacity = min(capacity, limit + 1)
+    return max(capacity, 1024)
+
+
+# ---------------------------------------------------------------- conversion to stereo
+
+
+class _StereoConverter:
+    """Resample any frame to float planar at the target rate; mono duplicated, >2 downmixed.
+
+    Mono is duplicated by hand: FFmpeg's resampler would spread it at -3 dB per side, while
+    demucs (and our listeners) expect a mono file to play at its own level in both ears.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._resampler: av.AudioResampler | None = None
+        self._signature: tuple[str, str, int] | None = None
+        self._mono = False
+
+    def convert(self, frame: AudioFrame) -> Iterator[FloatAudio]:
+        signature = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if signature != self._signature:
+            # A stream may change rate or layout midway (concatenated MP3s): drain the old
+            # resampler, then start one that matches.
+            yield from self.flush()
+            self._mono = len(frame.layout.channels) == 1
+            self._resampler = av.AudioResampler(
+                format="fltp", layout="mono" if self._mono else "stereo", rate=self._rate
+            )
+            self._signature = signature
+        assert self._resampler is not None
+        for converted in self._resampler.resample(frame):
+            yield self._as_stereo(converted)
+
+    def flush(self) -> Iterator[FloatAudio]:
+        if self._resampler is None:
+            return
+        resampler, self._resampler, self._signature = self._resampler, None, None
+        for converted in resampler.resample(None):
+            yield self._as_stereo(converted)
+
+    def _as_stereo(self, frame: AudioFrame) -> FloatAudio:
+        planes = cast(FloatAudio, frame.to_ndarray())
+        if self._mono:
+            return np.broadcast_to(planes[:1], (2, planes.shape[1]))
+        return planes
+
+
+class _StereoBuffer:
+    """Growable (2, n) float32 buffer: one flat allocation, left channel then right channel.
+
+    Grows by 1.5x with ``ndarray.resize`` (a realloc, often in place) and is trimmed in place at
+    the end, so a 20-minute song never exists twice in memory.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._flat: FloatAudio = np.empty(2 * capacity, dtype=np.float32)
+        self._capacity = capacity
+        self.length = 0
+
+    def append(self, block: FloatAudio) -> None:
+        count = block.shape[1]
+        needed = self.length + count
+        if needed > self._capacity:
+            self._grow(max(needed, math.ceil(self._capacity * 1.5)))
+        cap, start = self._capacity, self.length
+        self._flat[start:needed] = block[0]
+        self._flat[cap + start : cap + needed] = block[1]
+        self.length = needed
+
+    def _grow(self, capacity: int) -> None:
+        old = self._capacity
+        self._flat.resize(2 * capacity, refcheck=False)
+        # Move the right channel to its new offset (numpy copes with the overlap).
+        self._flat[capacity : capacity + self.length] = self._flat[old : old + self.length]
+        self._capacity = capacity
+
+    def finish(self) -> FloatAudio:
+        n, cap = self.length, self._capacity
+        if n < cap:
+            self._flat[n : 2 * n] = self._flat[cap : cap + n]
+            self._flat.resize(2 * n, refcheck=False)
+        audio = self._flat.reshape(2, n)
+        self._flat = np.empty(0, dtype=np.float32)
+        return audio
+
+
+# ---------------------------------------------------------------- writing
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w+b") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+    finally:
+        os.close(descriptor)
+
+
+def _to_int(audio: FloatAudio, bit_depth: int) -> npt.NDArray[np.int32] | npt.NDArray[np.int16]:
+    """demucs' conversion: scale by 2**(bits-1) - 1 and truncate toward zero."""
+    if bit_depth == 16:
+        return (audio * (2**15 - 1)).astype(np.int16)
+    # 24-bit samples live in the top bits of an int32, as FFmpeg's s32 formats expect.
+    return (audio * (2**23 - 1)).astype(np.int32) << 8
+
+
+def _write_wav(
+    file: Any, audio: FloatAudio, sample_rate: int, *, bit_depth: int, float32: bool
+) -> None:
+    """Byte for byte what ``demucs.audio.encode_wav`` writes."""
+    channels, length = audio.shape
+    interleaved = np.ascontiguousarray(audio.T)
+    if float32:
+        audio_format, bits = 3, 32
+        data = interleaved.astype("<f4").tobytes()
+    elif bit_depth == 16:
+        audio_format, bits = 1, 16
+        data = _to_int(interleaved, 16).astype("<i2").tobytes()
+    else:
+        audio_format, bits = 1, 24
+        as_bytes = _to_int(interleaved, 24).astype("<i4").view(np.uint8).reshape(-1, 4)
+        data = as_bytes[:, 1:].tobytes()
+    block_align = channels * bits // 8
+    fmt = (
+        audio_format.to_bytes(2, "little")
+        + channels.to_bytes(2, "little")
+        + sample_rate.to_bytes(4, "little")
+        + (sample_rate * block_align).to_bytes(4, "little")
+        + block_align.to_bytes(2, "little")
+        + bits.to_bytes(2, "little")
+    )
+    chunks = [(b"fmt ", fmt)]
+    if float32:
+        chunks.append((b"fact", length.to_bytes(4, "little")))
+    chunks.append((b"data", data))
+    riff_size = 4 + sum(8 + len(content) for _, content in chunks)
+    file.write(b"RIFF" + riff_size.to_bytes(4, "little") + b"WAVE")
+    for name, content in chunks:
+        file.write(name + len(content).to_bytes(4, "little"))
+        file.write(content)
+
+
+def _write_with_pyav(
+    file: Any,
+    container_format: str,
+    codec: str,
+    samples: npt.NDArray[np.int16] | npt.NDArray[np.int32],
+    sample_rate: int,
+    options: dict[str, str],
+) -> None:
+    channels = samples.shape[0]
+    layout = "mono" if channels == 1 else "stereo"
+    sample_format = "s16p" if samples.dtype == np.int16 else "s32p"
+    with av.open(file, mode="w", format=container_format) as output:
+        if container_format == "flac" and sample_format == "s32p":
+            # s32 input with 24 significant bits: tell the FLAC encoder to write 24-bit FLAC.
+            options = {**options, "bits_per_raw_sample": "24"}
+        stream = output.add_stream(codec, rate=sample_rate, layout=layout, options=options)
+        assert isinstance(stream, AudioStream)
+        frame_size = 4608 if codec == "flac" else 1152
+        # The encoder's own default format may be narrower (FLAC defaults to s16): ask for ours.
+        encoder_format = "s16" if samples.dtype == np.int16 else "s32"
+        if codec == "libmp3lame":
+            encoder_format += "p"
+        stream.codec_context.format = av.AudioFormat(encoder_format)
+        resampler = av.AudioResampler(format=encoder_format, layout=layout, rate=sample_rate)
+        for start in range(0, samples.shape[1], frame_size):
+            chunk = cast(
+                npt.NDArray[np.int16] | npt.NDArray[np.int32],
+                np.ascontiguousarray(samples[:, start : start + frame_size]),
+            )
+            frame = AudioFrame.from_ndarray(chunk, format=sample_format, layout=layout)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            for converted in resampler.resample(frame):
+                output.mux(stream.encode(converted))
+        for converted in resampler.resample(None):
+            output.mux(stream.encode(converted))
+        output.mux(stream.encode(None))
