@@ -1,0 +1,1 @@
+export function UploadPage(_props: { projectId?: string }) { return <h1>UploadPage</h1>; }

@@ -1,0 +1,92 @@
+// Typed calls to the IsoMix API: openapi-fetch over the generated schema, plus the two things
+// fetch can't do well: upload progress (XMLHttpRequest) and server-sent events (EventSource).
+import createClient from "openapi-fetch";
+import type { paths } from "../client/schema";
+import { ApiError, apiErrorFrom } from "./errors";
+import type { ExportJob, ExportRequest, ModelInfo, Peaks, Project, ProjectList, PublicConfig } from "./types";
+
+export const client = createClient<paths>({ baseUrl: "" });
+
+async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw apiErrorFrom(response.status, error);
+  return data as T;
+}
+
+const pid = (projectId: string) => ({ params: { path: { project_id: projectId } } });
+
+export const api = {
+  config: (): Promise<PublicConfig> => unwrap(client.GET("/api/config")),
+  models: (): Promise<ModelInfo[]> => unwrap(client.GET("/api/models")),
+  listProjects: (limit = 50, offset = 0): Promise<ProjectList> =>
+    unwrap(client.GET("/api/projects", { params: { query: { limit, offset } } })),
+  project: (id: string): Promise<Project> => unwrap(client.GET("/api/projects/{project_id}", pid(id))),
+  cancel: (id: string): Promise<Project> => unwrap(client.POST("/api/projects/{project_id}/cancel", pid(id))),
+  retry: (id: string): Promise<Project> => unwrap(client.POST("/api/projects/{project_id}/retry", pid(id))),
+  remove: async (id: string): Promise<void> => {
+    await unwrap(client.DELETE("/api/projects/{project_id}", pid(id)));
+  },
+  peaks: (id: string): Promise<Peaks> => unwrap(client.GET("/api/projects/{project_id}/peaks", pid(id))),
+  createExport: (id: string, body: ExportRequest): Promise<ExportJob> =>
+    unwrap(client.POST("/api/projects/{project_id}/exports", { ...pid(id), body })),
+  exportJob: (exportId: string): Promise<ExportJob> =>
+    unwrap(client.GET("/api/exports/{export_id}", { params: { path: { export_id: exportId } } })),
+};
+
+export const urls = {
+  events: (id: string) => `/api/projects/${encodeURIComponent(id)}/events`,
+  zip: (id: string) => `/api/projects/${encodeURIComponent(id)}/stems.zip`,
+  exportDownload: (exportId: string) => `/api/exports/${encodeURIComponent(exportId)}/download`,
+};
+
+export interface UploadOptions {
+  file: File;
+  model?: string;
+  twoStems?: string | null;
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+}
+
+/** POST /api/projects with byte-level progress (fetch has no upload progress). */
+export function uploadProject({ file, model, twoStems, onProgress, signal }: UploadOptions): Promise<Project> {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  if (model) form.append("model", model);
+  if (twoStems) form.append("two_stems", twoStems);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/projects");
+    xhr.responseType = "text";
+    xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      let body: unknown = xhr.responseText;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // not JSON (a proxy's error page, say): keep the text
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as Project);
+      else reject(apiErrorFrom(xhr.status, body));
+    };
+    // The server may refuse a too-big upload and close the connection before reading it all.
+    xhr.onerror = () => reject(new ApiError(0, "network", "The upload was interrupted (the server may have refused it)."));
+    xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(form);
+  });
+}
+
+/** Follows a project over SSE; returns the function that stops following. */
+export function followProject(id: string, onUpdate: (p: Project) => void, onError?: (e: Event) => void): () => void {
+  const source = new EventSource(urls.events(id));
+  source.addEventListener("project", (event) => {
+    const project = JSON.parse((event as MessageEvent<string>).data) as Project;
+    onUpdate(project);
+    if (["ready", "failed", "cancelled", "expired"].includes(project.status)) source.close();
+  });
+  source.onerror = (e) => {
+    // EventSource reconnects by itself unless the server closed for good.
+    if (source.readyState === EventSource.CLOSED) onError?.(e);
+  };
+  return () => source.close();
+}
