@@ -1,0 +1,488 @@
+"""Models installed on this machine: list, load, import, pull from the hub, remove.
+
+Layout: `<models_dir>/<NAME>/` holds `<NAME>.yaml` (a demucs bag: `models: [sig, ...]`, optional
+`weights`, `segment`), one `<sig>.th` or `<sig>.safetensors` per bag member, and
+`manifest.json`. A model folder is built under a temporary name and renamed into place, so a
+folder with a manifest is always complete.
+
+Importable without torch: torch, demucs and huggingface_hub are imported inside the functions
+that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from isomix.config import get_settings
+from isomix.separation import catalog
+from isomix.separation.base import ModelNotInstalledError
+
+if TYPE_CHECKING:
+    import torch
+
+MANIFEST = "manifest.json"
+ModelSource = Literal["pulled", "imported", "builtin"]
+
+# Seconds to wait for the hub to answer the first request before declaring it unreachable.
+HUB_CONNECT_TIMEOUT = 5.0
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ModelStoreError(Exception):
+    """A model operation that failed for a reason the user can act on (see the message)."""
+
+
+class ModelImportError(ModelStoreError):
+    pass
+
+
+class ModelExistsError(ModelImportError):
+    pass
+
+
+class PullError(ModelStoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    name: str
+    path: Path | None  # None for built-in models
+    sources: tuple[str, ...]
+    sample_rate: int
+    size_bytes: int
+    source: ModelSource
+    installed_at: datetime | None = None
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == "builtin"
+
+
+def _models_dir(models_dir: Path | None) -> Path:
+    return models_dir if models_dir is not None else get_settings().models_dir
+
+
+def valid_name(name: str) -> bool:
+    return _NAME_PATTERN.fullmatch(name) is not None
+
+
+def _builtin(name: str) -> InstalledModel:
+    entry = catalog.CATALOG[name]
+    return InstalledModel(
+        name=name, path=None, sources=entry.stems, sample_rate=44100, size_bytes=0,
+        source="builtin",
+    )  # fmt: skip
+
+
+def _read_manifest(folder: Path) -> InstalledModel | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+        return InstalledModel(
+            name=str(data["name"]),
+            path=folder,
+            sources=tuple(data["sources"]),
+            sample_rate=int(data["sample_rate"]),
+            size_bytes=int(data["size_bytes"]),
+            source=data["source"],
+            installed_at=datetime.fromisoformat(data["installed_at"]),
+            files=dict(data["files"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def installed_models(
+    models_dir: Path | None = None, *, include_hidden: bool = False
+) -> list[InstalledModel]:
+    """Built-in models first (the test-only ones when `include_hidden`), then installed folders
+    by name. Folders without a readable manifest (half-built, foreign) are not models."""
+    models = [
+        _builtin(entry.name)
+        for entry in catalog.CATALOG.values()
+        if entry.builtin and (include_hidden or not entry.hidden)
+    ]
+    root = _models_dir(models_dir)
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith(".") or not folder.is_dir():
+                continue
+            model = _read_manifest(folder)
+            if model is not None and model.name == folder.name:
+                models.append(model)
+    return models
+
+
+def get_installed(name: str, models_dir: Path | None = None) -> InstalledModel | None:
+    if catalog.is_builtin(name):
+        return _builtin(name)
+    if not valid_name(name):
+        return None
+    folder = _models_dir(models_dir) / name
+    model = _read_manifest(folder)
+    return model if model is not None and model.name == name else None
+
+
+def is_installed(name: str, models_dir: Path | None = None) -> bool:
+    return get_installed(name, models_dir) is not None
+
+
+def load_model(name: str, models_dir: Path | None = None) -> torch.nn.Module:
+    """The demucs model for `name`, in eval mode on the CPU: a BagOfModels for installed models,
+    the bare HDemucs for `demucs_unittest`."""
+    if name == "demucs_unittest":
+        import torch
+        from demucs.pretrained import demucs_unittest
+
+        # Seeded: every process gets the same random weights, hence the same stems.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model: torch.nn.Module = demucs_unittest()  # type: ignore[no-untyped-call]
+        return model.eval()
+    if name == "classic":
+        raise ValueError("'classic' has no weights; it is separated by the classic engine")
+    installed = get_installed(name, models_dir)
+    if installed is None or installed.path is None:
+        raise ModelNotInstalledError(name, known=catalog.is_known(name))
+    from isomix.separation.weights import WeightFileError, load_bag
+
+    try:
+        bag: torch.nn.Module = load_bag(installed.path / f"{name}.yaml")
+    except WeightFileError as error:
+        raise ModelStoreError(
+            f"Model '{name}' is installed but cannot be loaded ({error}). Reinstall it with "
+            f"`isomix models pull {name} --force` or `isomix models import PATH --name {name} "
+            "--force`."
+        ) from error
+    return bag
+
+
+def remove_model(name: str, models_dir: Path | None = None) -> None:
+    if catalog.is_builtin(name):
+        raise ModelStoreError(f"'{name}' is built in and cannot be removed")
+    if get_installed(name, models_dir) is None:
+        raise ModelNotInstalledError(name, known=catalog.is_known(name))
+    root = _models_dir(models_dir)
+    # Rename first so the model disappears at once even if deleting the files is slow.
+    trash = root / f".removed-{name}-{uuid.uuid4().hex[:8]}"
+    os.replace(root / name, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Installing
+
+
+def _check_new_name(name: str) -> None:
+    if not valid_name(name):
+        raise ModelImportError(
+            f"'{name}' is not a valid model name (letters, digits, '_', '-', '.'; at most 64)"
+        )
+    if catalog.is_builtin(name):
+        raise ModelImportError(f"'{name}' is a built-in model name; choose another --name")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _staging_dir(root: Path, name: str) -> Iterator[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _install_staged(
+    staging: Path, name: str, source: ModelSource, *, force: bool, root: Path
+) -> InstalledModel:
+    """Verify the staged folder by loading it, write its manifest and rename it into place."""
+    from isomix.separation.weights import WeightFileError, describe, load_bag, sha256_of
+
+    yaml_path = staging / f"{name}.yaml"
+    try:
+        bag = load_bag(yaml_path)
+    except WeightFileError as error:
+        raise ModelImportError(str(error)) from error
+    sources, sample_rate, _channels = describe(bag)
+    del bag
+    files = {path.name: sha256_of(path) for path in sorted(staging.iterdir()) if path.is_file()}
+    manifest = {
+        "name": name,
+        "sources": list(sources),
+        "sample_rate": sample_rate,
+        "size_bytes": sum((staging / file).stat().st_size for file in files),
+        "files": files,
+        "source": source,
+        "installed_at": datetime.now(UTC).isoformat(),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    for path in staging.iterdir():
+        _fsync_path(path)
+    _fsync_path(staging)
+
+    target = root / name
+    trash: Path | None = None
+    if target.exists():
+        if not force:
+            raise ModelExistsError(
+                f"Model '{name}' is already installed; add --force to replace it"
+            )
+        trash = root / f".replaced-{name}-{uuid.uuid4().hex[:8]}"
+        os.replace(target, trash)
+    try:
+        os.replace(staging, target)
+    except OSError as error:
+        # Another install of the same name won the race.
+        raise ModelExistsError(f"Model '{name}' was installed meanwhile: {error}") from error
+    _fsync_path(root)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+    installed = _read_manifest(target)
+    assert installed is not None
+    return installed
+
+
+def _write_bag_yaml(path: Path, signatures: list[str], spec: Any | None = None) -> None:
+    import yaml
+
+    data: dict[str, Any] = {"models": signatures}
+    if spec is not None and spec.weights is not None:
+        data["weights"] = spec.weights
+    if spec is not None and spec.segment is not None:
+        data["segment"] = spec.segment
+    path.write_text(yaml.safe_dump(data, default_flow_style=None))
+
+
+def _stage_from_folder(
+    yaml_path: Path, staging: Path, name: str, transfer: Callable[[Path, Path], Any]
+) -> None:
+    from isomix.separation.weights import WeightFileError, find_weight_file, read_bag_spec
+
+    try:
+        spec = read_bag_spec(yaml_path)
+    except WeightFileError as error:
+        raise ModelImportError(str(error)) from error
+    for sig in spec.models:
+        weight_file = find_weight_file(yaml_path.parent, sig)
+        if weight_file is None:
+            raise ModelImportError(
+                f"{yaml_path.name} lists model {sig}, but neither {sig}.safetensors nor "
+                f"{sig}.th is in {yaml_path.parent}"
+            )
+        # Keep the checksummed name: loading checks it again.
+        if not (staging / weight_file.name).exists():
+            transfer(weight_file, staging / weight_file.name)
+    _write_bag_yaml(staging / f"{name}.yaml", spec.models, spec)
+
+
+def _find_bag_yaml(folder: Path, name: str | None) -> Path:
+    yamls = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if name is not None:
+        for candidate in yamls:
+            if candidate.stem == name:
+                return candidate
+    if len(yamls) == 1:
+        return yamls[0]
+    if not yamls:
+        raise ModelImportError(
+            f"{folder} has no bag .yaml file (`models: [signature, ...]`); import a single "
+            ".th or .safetensors file directly instead"
+        )
+    names = ", ".join(p.name for p in yamls)
+    raise ModelImportError(f"{folder} holds several bag files ({names}); import one of them")
+
+
+def import_model(
+    path: Path,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    models_dir: Path | None = None,
+) -> InstalledModel:
+    """Install a model from a `.th` (demucs serialize_model package), a `.safetensors` (hub
+    format), a bag `.yaml`, or a folder holding a bag yaml with its weight files."""
+    from isomix.separation.weights import signature_of
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelImportError(f"{path}: no such file or folder")
+    yaml_path: Path | None = None
+    if path.is_dir():
+        yaml_path = _find_bag_yaml(path, name)
+        default_name = yaml_path.stem
+    elif path.suffix in (".yaml", ".yml"):
+        yaml_path = path
+        default_name = path.stem
+    elif path.suffix in (".th", ".safetensors"):
+        default_name = path.stem
+    else:
+        raise ModelImportError(
+            f"{path.name}: expected a .th or .safetensors weight file, a bag .yaml, or a folder"
+        )
+    name = name or default_name
+    _check_new_name(name)
+    root = _models_dir(models_dir)
+    if (root / name).exists() and not force:
+        raise ModelExistsError(f"Model '{name}' is already installed; add --force to replace it")
+    with _staging_dir(root, name) as staging:
+        if yaml_path is not None:
+            _stage_from_folder(yaml_path, staging, name, shutil.copyfile)
+        else:
+            shutil.copyfile(path, staging / path.name)
+            _write_bag_yaml(staging / f"{name}.yaml", [signature_of(path)])
+        return _install_staged(staging, name, "imported", force=force, root=root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulling from the hub
+
+
+def hub_file_urls(name: str) -> list[str]:
+    """The files `pull` fetches for a catalog model, for downloading them by other means."""
+    from huggingface_hub import hf_hub_url
+
+    entry = catalog.CATALOG[name]
+    assert entry.hub_repo is not None
+    filenames = [entry.yaml_filename] + [f"{sig}.safetensors" for sig in entry.signatures]
+    return [hf_hub_url(entry.hub_repo, filename) for filename in filenames]
+
+
+def _offline_hint(name: str, reason: str) -> PullError:
+    files = "\n".join(f"  {url}" for url in hub_file_urls(name))
+    return PullError(
+        f"could not reach the model hub ({reason}). To install '{name}' offline, download "
+        f"these files on a machine with internet:\n{files}\n"
+        f"put them in one folder, copy it here and run `isomix models import FOLDER --name "
+        f"{name}`."
+    )
+
+
+def _describe_network_error(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+class _NotInCache(Exception):
+    pass
+
+
+def _cache_fetcher(repo: str) -> Callable[[str], Path]:
+    """Files from the local HuggingFace cache (e.g. left by an earlier `demucs` run)."""
+    from huggingface_hub import hf_hub_download
+
+    def fetch(filename: str) -> Path:
+        try:
+            return Path(hf_hub_download(repo, filename, local_files_only=True))
+        except Exception as error:
+            raise _NotInCache(filename) from error
+
+    return fetch
+
+
+def _network_fetcher(repo: str, directory: Path) -> Callable[[str], Path]:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    from isomix.separation.weights import sha256_of
+
+    def fetch(filename: str) -> Path:
+        try:
+            metadata = get_hf_file_metadata(hf_hub_url(repo, filename), timeout=HUB_CONNECT_TIMEOUT)
+            path = Path(hf_hub_download(repo, filename, local_dir=directory))
+        except Exception as error:
+            raise PullError(
+                f"downloading {filename} from {repo} failed: {_describe_network_error(error)}"
+            ) from error
+        # For files stored with LFS/Xet the hub's ETag is the content's sha256.
+        etag = (metadata.etag or "").removeprefix("W/").strip('"')
+        if re.fullmatch(r"[0-9a-f]{64}", etag) and sha256_of(path) != etag:
+            raise PullError(f"{filename} from {repo} does not match the hub's sha256 {etag}")
+        return path
+
+    return fetch
+
+
+def _hub_reachable(repo: str, filename: str) -> str | None:
+    """None when the hub answers; otherwise why not. One short request, no retries (the
+    hub client's own downloads retry with backoff for about 25 s)."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, filename), timeout=HUB_CONNECT_TIMEOUT)
+    except Exception as error:
+        return f"{constants.ENDPOINT}: {_describe_network_error(error)}"
+    return None
+
+
+def pull_model(
+    name: str,
+    *,
+    progress: bool = True,
+    force: bool = False,
+    models_dir: Path | None = None,
+) -> InstalledModel:
+    """Download a catalog model from the HuggingFace hub, verify it and install it.
+
+    Fails within a few seconds when the hub cannot be reached (or HF_HUB_OFFLINE is set), with
+    a PullError that lists the files to fetch for `isomix models import`; files already in the
+    local HuggingFace cache are used without the network."""
+    entry = catalog.get_entry(name)
+    if entry is None:
+        known = ", ".join(e.name for e in catalog.listed_entries() if not e.builtin)
+        raise PullError(f"Unknown model '{name}'. Models on the hub: {known}")
+    if entry.builtin:
+        return _builtin(name)
+    existing = get_installed(name, models_dir)
+    if existing is not None and not force:
+        return existing
+    repo = entry.hub_repo
+    assert repo is not None
+
+    from isomix.separation.weights import WeightFileError, read_bag_spec
+
+    unreachable = _hub_reachable(repo, entry.yaml_filename)
+    root = _models_dir(models_dir)
+    with _staging_dir(root, name) as staging:
+        download_dir = staging / ".download"
+        fetch = _cache_fetcher(repo) if unreachable else _network_fetcher(repo, download_dir)
+        # From the cache the files are copied (the cache keeps them); downloads are moved.
+        transfer = shutil.copyfile if unreachable else shutil.move
+        try:
+            yaml_path = fetch(entry.yaml_filename)
+            spec = read_bag_spec(yaml_path)
+            for sig in spec.models:
+                transfer(fetch(f"{sig}.safetensors"), staging / f"{sig}.safetensors")
+            shutil.copyfile(yaml_path, staging / entry.yaml_filename)
+        except _NotInCache as error:
+            raise _offline_hint(name, unreachable or "") from error
+        except WeightFileError as error:
+            raise PullError(f"the hub's {entry.yaml_filename} is not usable: {error}") from error
+        shutil.rmtree(download_dir, ignore_errors=True)
+        try:
+            return _install_staged(staging, name, "pulled", force=force, root=root)
+        except ModelExistsError:
+            raise
+        except ModelImportError as error:
+            raise PullError(f"the files downloaded for '{name}' are not usable: {error}") from error
