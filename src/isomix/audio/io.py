@@ -7,6 +7,7 @@ reach another file). Decoding stops at the duration limit whatever the header sa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -60,6 +61,7 @@ _DEFAULT_INITIAL_SECONDS: Final = 30.0
 # probe() decodes this much to prove that the stream really decodes.
 _PROBE_DECODE_SECONDS: Final = 0.5
 _PROBE_MAX_PACKETS: Final = 64
+_MAX_BAD_PACKETS: Final = 16
 
 # Demuxer options: mov may follow external data references; make sure it does not.
 _DEMUXER_OPTIONS: Final = {"enable_drefs": "0", "use_absolute_path": "0"}
@@ -87,16 +89,21 @@ def probe(path: Path, *, max_seconds: float | None = None) -> AudioInfo:
         if max_seconds is not None and duration is not None and duration > max_seconds:
             raise AudioTooLongError(max_seconds, duration)
         first_rate = _decode_a_little(container, stream)
-        if duration is None:
-            duration = _duration_from_packets(container, stream, max_seconds)
-        return AudioInfo(
+        info = AudioInfo(
             container=container.format.name,
             extension=_extension(demuxer, codec, container),
             codec=codec,
             sample_rate=stream.sample_rate or first_rate,
             channels=stream.channels,
-            duration_seconds=duration,
+            duration_seconds=duration if duration is not None else 0.0,
         )
+    if duration is None:
+        # No duration in the header (a WebM from MediaRecorder, a raw MP3 stream): add up
+        # packet durations, reading the file once more without decoding it.
+        with _open_pinned(path, demuxer) as container:
+            counted = _duration_from_packets(container, _audio_stream(container), max_seconds)
+        info = dataclasses.replace(info, duration_seconds=counted)
+    return info
 
 
 def decode(
@@ -246,8 +253,21 @@ def _declared_duration(container: av.container.InputContainer, stream: AudioStre
 def _decoded_frames(
     container: av.container.InputContainer, stream: AudioStream
 ) -> Iterator[AudioFrame]:
+    """Decoded frames, skipping a few damaged packets as FFmpeg's command line does.
+
+    A glitch in the middle of a song or a cut-off last frame should not lose the whole upload;
+    a stream that keeps failing is corrupt.
+    """
+    bad_packets = 0
     for packet in container.demux(stream):
-        yield from packet.decode()
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as error:
+            bad_packets += 1
+            if bad_packets > _MAX_BAD_PACKETS:
+                _raise_corrupt(error)
+            continue
+        yield from frames
 
 
 def _decode_a_little(container: av.container.InputContainer, stream: AudioStream) -> int:
@@ -273,8 +293,6 @@ def _decode_a_little(container: av.container.InputContainer, stream: AudioStream
 def _duration_from_packets(
     container: av.container.InputContainer, stream: AudioStream, max_seconds: float | None
 ) -> float:
-    """Sum packet durations (demux only, no decode) when the header gives no duration."""
-    container.seek(0, stream=stream) if container.format.name != MP4 else None
     total = 0.0
     try:
         for packet in container.demux(stream):
