@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     import torch
 
 MANIFEST = "manifest.json"
-ModelSource = Literal["pulled", "imported", "builtin"]
+# "manual": a folder put in models_dir by hand (bag yaml + weights, no manifest yet).
+ModelSource = Literal["pulled", "imported", "manual", "builtin"]
 
 # Seconds to wait for the hub to answer the first request before declaring it unreachable.
 HUB_CONNECT_TIMEOUT = 5.0
@@ -104,11 +105,30 @@ def _read_manifest(folder: Path) -> InstalledModel | None:
         return None
 
 
+def _read_folder(folder: Path) -> InstalledModel | None:
+    """The model in `folder`: from its manifest, or, for a folder put there by hand with just
+    `<name>.yaml` and weights, what can be known without loading it (the catalog's stems)."""
+    if (folder / MANIFEST).exists():
+        model = _read_manifest(folder)
+        return model if model is not None and model.name == folder.name else None
+    if not (folder / f"{folder.name}.yaml").is_file():
+        return None
+    entry = catalog.get_entry(folder.name)
+    return InstalledModel(
+        name=folder.name,
+        path=folder,
+        sources=entry.stems if entry is not None else (),
+        sample_rate=44100,
+        size_bytes=sum(p.stat().st_size for p in folder.iterdir() if p.is_file()),
+        source="manual",
+    )
+
+
 def installed_models(
     models_dir: Path | None = None, *, include_hidden: bool = False
 ) -> list[InstalledModel]:
     """Built-in models first (the test-only ones when `include_hidden`), then installed folders
-    by name. Folders without a readable manifest (half-built, foreign) are not models."""
+    by name. Half-built folders (names starting with '.') and foreign folders are skipped."""
     models = [
         _builtin(entry.name)
         for entry in catalog.CATALOG.values()
@@ -117,10 +137,10 @@ def installed_models(
     root = _models_dir(models_dir)
     if root.is_dir():
         for folder in sorted(root.iterdir()):
-            if folder.name.startswith(".") or not folder.is_dir():
+            if folder.name.startswith(".") or not folder.is_dir() or not valid_name(folder.name):
                 continue
-            model = _read_manifest(folder)
-            if model is not None and model.name == folder.name:
+            model = _read_folder(folder)
+            if model is not None:
                 models.append(model)
     return models
 
@@ -130,9 +150,7 @@ def get_installed(name: str, models_dir: Path | None = None) -> InstalledModel |
         return _builtin(name)
     if not valid_name(name):
         return None
-    folder = _models_dir(models_dir) / name
-    model = _read_manifest(folder)
-    return model if model is not None and model.name == name else None
+    return _read_folder(_models_dir(models_dir) / name)
 
 
 def is_installed(name: str, models_dir: Path | None = None) -> bool:
@@ -166,7 +184,41 @@ def load_model(name: str, models_dir: Path | None = None) -> torch.nn.Module:
             f"`isomix models pull {name} --force` or `isomix models import PATH --name {name} "
             "--force`."
         ) from error
+    if installed.source == "manual":
+        _adopt(installed.path, bag)
     return bag
+
+
+def _manifest_for(folder: Path, name: str, bag: Any, source: ModelSource) -> dict[str, Any]:
+    from isomix.separation.weights import describe, sha256_of
+
+    sources, sample_rate, _channels = describe(bag)
+    files = {
+        path.name: sha256_of(path)
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != MANIFEST
+    }
+    return {
+        "name": name,
+        "sources": list(sources),
+        "sample_rate": sample_rate,
+        "size_bytes": sum((folder / file).stat().st_size for file in files),
+        "files": files,
+        "source": source,
+        "installed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _adopt(folder: Path, bag: Any) -> None:
+    """Write the manifest of a hand-placed model once it has loaded, so listings know its
+    stems. Best effort: a read-only models folder keeps working without one."""
+    manifest = _manifest_for(folder, folder.name, bag, "manual")
+    temporary = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+    try:
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(temporary, folder / MANIFEST)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def remove_model(name: str, models_dir: Path | None = None) -> None:
@@ -217,25 +269,15 @@ def _install_staged(
     staging: Path, name: str, source: ModelSource, *, force: bool, root: Path
 ) -> InstalledModel:
     """Verify the staged folder by loading it, write its manifest and rename it into place."""
-    from isomix.separation.weights import WeightFileError, describe, load_bag, sha256_of
+    from isomix.separation.weights import WeightFileError, load_bag
 
     yaml_path = staging / f"{name}.yaml"
     try:
         bag = load_bag(yaml_path)
     except WeightFileError as error:
         raise ModelImportError(str(error)) from error
-    sources, sample_rate, _channels = describe(bag)
+    manifest = _manifest_for(staging, name, bag, source)
     del bag
-    files = {path.name: sha256_of(path) for path in sorted(staging.iterdir()) if path.is_file()}
-    manifest = {
-        "name": name,
-        "sources": list(sources),
-        "sample_rate": sample_rate,
-        "size_bytes": sum((staging / file).stat().st_size for file in files),
-        "files": files,
-        "source": source,
-        "installed_at": datetime.now(UTC).isoformat(),
-    }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     for path in staging.iterdir():
         _fsync_path(path)
@@ -253,6 +295,8 @@ def _install_staged(
     try:
         os.replace(staging, target)
     except OSError as error:
+        if trash is not None:
+            os.replace(trash, target)
         # Another install of the same name won the race.
         raise ModelExistsError(f"Model '{name}' was installed meanwhile: {error}") from error
     _fsync_path(root)

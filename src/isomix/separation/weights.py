@@ -16,6 +16,7 @@ import fractions
 import hashlib
 import json
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,25 @@ def find_weight_file(directory: Path, sig: str) -> Path | None:
         candidate = directory / f"{sig}{suffix}"
         if candidate.is_file():
             return candidate
-    checksummed = sorted(directory.glob(f"{sig}-*.th"))
+    checksummed = [
+        path
+        for path in sorted(directory.glob(f"{sig}-*.th"))
+        if _checksum_suffix(path) is not None and signature_of(path) == sig
+    ]
     return checksummed[0] if checksummed else None
+
+
+def _checksum_suffix(path: Path) -> str | None:
+    """The sha256 prefix in demucs' `<sig>-<hex>.th` names, if the name has one."""
+    if path.suffix != ".th" or "-" not in path.stem:
+        return None
+    suffix = path.stem.rsplit("-", 1)[1]
+    return suffix if re.fullmatch(r"[0-9a-f]{8,64}", suffix) else None
 
 
 def signature_of(path: Path) -> str:
     """The bag signature a weight file stands for: its stem without a checksum suffix."""
-    if path.suffix == ".th" and "-" in path.stem:
+    if _checksum_suffix(path) is not None:
         return path.stem.rsplit("-", 1)[0]
     return path.stem
 
@@ -88,9 +101,9 @@ def sha256_of(path: Path) -> str:
 
 
 def _check_name_checksum(path: Path) -> None:
-    if path.suffix != ".th" or "-" not in path.stem:
+    expected = _checksum_suffix(path)
+    if expected is None:
         return
-    expected = path.stem.rsplit("-", 1)[1]
     actual = sha256_of(path)[: len(expected)]
     if actual != expected:
         raise WeightFileError(
