@@ -68,6 +68,10 @@ _DEMUXER_OPTIONS: Final = {"enable_drefs": "0", "use_absolute_path": "0"}
 
 MP3_BITRATES: Final = range(128, 321)
 
+# What PyAV raises on bad input: FFmpeg errors, and ValueError (mismatched frames, broken
+# UTF-8 in tags), EOFError, OverflowError from its own parsing of what FFmpeg returns.
+_DECODER_FAILURES: Final = (av.FFmpegError, ValueError, EOFError, OverflowError)
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -118,7 +122,8 @@ def decode(
         limit = None
         if max_seconds is not None:
             limit = math.floor((max_seconds + _LIMIT_GRACE_SECONDS) * sample_rate)
-        buffer = _StereoBuffer(_initial_capacity(container, stream, sample_rate, limit))
+        declared = _declared_duration(container, stream)
+        buffer = _StereoBuffer(_initial_capacity(declared, sample_rate, limit))
         converter = _StereoConverter(sample_rate)
         try:
             for frame in _decoded_frames(container, stream):
@@ -126,16 +131,16 @@ def decode(
                     buffer.append(block)
                     if limit is not None and buffer.length > limit:
                         assert max_seconds is not None
-                        raise AudioTooLongError(max_seconds)
+                        raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
             for block in converter.flush():
                 buffer.append(block)
         except AudioError:
             raise
-        except (av.FFmpegError, ValueError) as error:
+        except _DECODER_FAILURES as error:
             _raise_corrupt(error)
         if limit is not None and buffer.length > limit:
             assert max_seconds is not None
-            raise AudioTooLongError(max_seconds)
+            raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
         if buffer.length == 0:
             raise CorruptAudioError("The file contains no audio samples.")
         return buffer.finish()
@@ -202,8 +207,10 @@ def _open_pinned(path: Path, demuxer: str) -> Iterator[av.container.InputContain
                 format=demuxer,
                 options=dict(_DEMUXER_OPTIONS),
                 io_open=_refuse_nested_open,
+                # Tags are data from the user: broken UTF-8 must not fail the upload.
+                metadata_errors="replace",
             )
-        except av.FFmpegError as error:
+        except _DECODER_FAILURES as error:
             _raise_corrupt(error)
         except _NestedOpenRefused as error:
             raise UnsupportedAudioError(
@@ -283,7 +290,7 @@ def _decode_a_little(container: av.container.InputContainer, stream: AudioStream
                 break
             if index >= _PROBE_MAX_PACKETS and decoded_samples:
                 break
-    except (av.FFmpegError, ValueError) as error:
+    except _DECODER_FAILURES as error:
         _raise_corrupt(error)
     if decoded_samples == 0 or rate <= 0:
         raise CorruptAudioError("The audio track of this file contains no decodable audio.")
@@ -300,7 +307,7 @@ def _duration_from_packets(
                 total += float(packet.duration * packet.time_base)
             if max_seconds is not None and total > max_seconds + _LIMIT_GRACE_SECONDS:
                 raise AudioTooLongError(max_seconds, None)
-    except (av.FFmpegError, ValueError) as error:
+    except _DECODER_FAILURES as error:
         _raise_corrupt(error)
     return total
 
@@ -315,13 +322,12 @@ def _extension(demuxer: str, codec: str, container: av.container.InputContainer)
     return demuxer  # mp3, wav, flac, aiff are both demuxer names and extensions
 
 
-def _initial_capacity(
-    container: av.container.InputContainer,
-    stream: AudioStream,
-    sample_rate: int,
-    limit: int | None,
-) -> int:
-    declared = _declared_duration(container, stream)
+def _longer_than(declared: float | None, max_seconds: float) -> float | None:
+    """The header's duration, when it agrees that the file is too long (else it is a lie)."""
+    return declared if declared is not None and declared > max_seconds else None
+
+
+def _initial_capacity(declared: float | None, sample_rate: int, limit: int | None) -> int:
     seconds = _DEFAULT_INITIAL_SECONDS if declared is None else declared + 1.0
     capacity = math.ceil(min(seconds, _MAX_INITIAL_SECONDS) * sample_rate)
     if limit is not None:
