@@ -1,0 +1,1 @@
+"""Builders shared by tests (import as `from helpers.models import ...`)."""
