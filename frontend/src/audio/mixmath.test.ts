@@ -13,7 +13,9 @@ import {
   initialTracks,
   panGains,
   panStereoFrame,
+  peaksFromChannels,
   playheadPosition,
+  snapDb,
   toExportStems,
   type TrackState,
 } from "./mixmath";
@@ -180,4 +182,21 @@ it("toExportStems maps to the API body", () => {
     stems: { vocals: { gain_db: -3, mute: true, solo: false, pan: 0.5 } },
     master_gain_db: 2,
   });
+});
+
+describe("peaksFromChannels", () => {
+  it("takes the max abs across channels per bucket", () => {
+    const l = new Float32Array([0.1, -0.5, 0.2, 0.0]);
+    const r = new Float32Array([0.3, 0.1, -0.9, 0.05]);
+    expect([...peaksFromChannels([l, r], 2)].map((v) => +v.toFixed(3))).toEqual([0.5, 0.9]);
+  });
+  it("empty audio gives zeros", () => {
+    expect([...peaksFromChannels([], 3)]).toEqual([0, 0, 0]);
+  });
+});
+
+it("snapDb snaps near unity and rounds", () => {
+  expect(snapDb(0.3)).toBe(0);
+  expect(snapDb(-6.04)).toBe(-6);
+  expect(snapDb(3.46)).toBe(3.5);
 });

@@ -159,3 +159,29 @@ export function toExportStems(settings: MixSettings): {
 export function initialTracks(names: readonly string[]): Record<string, TrackState> {
   return Object.fromEntries(names.map((name) => [name, { ...DEFAULT_TRACK }]));
 }
+
+/** Max-abs peaks of decoded audio (all channels), for when the server's peaks are missing. */
+export function peaksFromChannels(channels: readonly Float32Array[], buckets: number): Float32Array {
+  const out = new Float32Array(Math.max(0, Math.floor(buckets)));
+  const length = channels[0]?.length ?? 0;
+  if (!length || !out.length) return out;
+  for (let b = 0; b < out.length; b++) {
+    const start = Math.floor((b * length) / out.length);
+    const end = Math.max(start + 1, Math.floor(((b + 1) * length) / out.length));
+    let max = 0;
+    for (const ch of channels) {
+      for (let i = start; i < end; i++) {
+        const v = Math.abs(ch[i]!);
+        if (v > max) max = v;
+      }
+    }
+    out[b] = Math.min(1, max);
+  }
+  return out;
+}
+
+/** Snap near-0 dB fader values to exactly 0 dB and round to 0.1 dB. */
+export function snapDb(db: number): number {
+  if (Math.abs(db) < 0.4) return 0;
+  return Math.round(db * 10) / 10;
+}

@@ -4,155 +4,20 @@
  */
 
 export interface paths {
-    "/api/projects": {
+    "/api/config": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** List Projects */
-        get: operations["projects-list_projects"];
-        put?: never;
-        /** Create Project */
-        post: operations["projects-create_project"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Read Project */
-        get: operations["projects-read_project"];
+        /**
+         * Read Config
+         * @description Limits the UI checks before uploading, and the model used when none is chosen.
+         */
+        get: operations["config-read_config"];
         put?: never;
         post?: never;
-        /** Delete Project */
-        delete: operations["projects-delete_project"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/cancel": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Cancel Project */
-        post: operations["projects-cancel_project"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/retry": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Retry Project */
-        post: operations["projects-retry_project"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/events": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Project Events */
-        get: operations["projects-project_events"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/peaks": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Read Peaks */
-        get: operations["stems-read_peaks"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/stems/{stem}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Download Stem */
-        get: operations["stems-download_stem"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/stems.zip": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Download Stems Zip */
-        get: operations["stems-download_stems_zip"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/projects/{project_id}/exports": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Create Export */
-        post: operations["exports-create_export"];
         delete?: never;
         options?: never;
         head?: never;
@@ -183,7 +48,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download Export */
+        /**
+         * Download Export
+         * @description The rendered file, once the export is ready.
+         */
         get: operations["exports-download_export"];
         put?: never;
         post?: never;
@@ -200,7 +68,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Models */
+        /**
+         * List Models
+         * @description The catalog plus any imported models, with what is installed and measured speed.
+         */
         get: operations["models-list_models"];
         put?: never;
         post?: never;
@@ -210,15 +81,243 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/config": {
+    "/api/projects": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Read Config */
-        get: operations["config-read_config"];
+        /**
+         * List Projects
+         * @description Projects, newest first.
+         */
+        get: operations["projects-list_projects"];
+        put?: never;
+        /**
+         * Create Project
+         * @description Upload a song (multipart: file, and optional model, two_stems, shifts) to separate.
+         */
+        post: operations["projects-create_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read Project */
+        get: operations["projects-read_project"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Project
+         * @description Delete a project, its upload and its exports; its stems go when no project uses them.
+         */
+        delete: operations["projects-delete_project"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Project
+         * @description Stop a queued or running separation; the worker notices at its next progress update.
+         */
+        post: operations["projects-cancel_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Project Events
+         * @description Follow a project: the current state first, then every change; ends when it is done.
+         */
+        get: operations["projects-project_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Export
+         * @description Queue a mix of the project's stems (gain, pan, mute, solo per stem) as mp3, wav or flac.
+         */
+        post: operations["exports-create_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/peaks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Peaks
+         * @description Waveform overview of every stem: max |sample| per bucket over both channels, 0..1.
+         */
+        get: operations["stems-read_peaks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Project
+         * @description Queue a failed or cancelled separation again, with a fresh attempt count.
+         */
+        post: operations["projects-retry_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/stems.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Stems Zip
+         * @description Every stem's FLAC master in one zip.
+         */
+        get: operations["stems-download_stems_zip"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/stems/{stem}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Stem
+         * @description One stem: the lossless FLAC master, or the MP3 preview the mixer plays.
+         */
+        get: operations["stems-download_stem"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Healthz
+         * @description The process is alive and answering.
+         */
+        get: operations["system-healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metrics
+         * @description Prometheus metrics: jobs by state, queue length, separation speed, HTTP latency.
+         */
+        get: operations["system-metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readyz
+         * @description The database answers and the job queue is reachable; 503 otherwise.
+         */
+        get: operations["system-readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -233,123 +332,223 @@ export interface components {
     schemas: {
         /** ErrorResponse */
         ErrorResponse: {
-            /** Detail */
-            detail: string;
             /** Code */
             code: string;
+            /** Detail */
+            detail: string;
         };
-        /** Body_projects-create_project */
-        "Body_projects-create_project": {
+        /** Export */
+        Export: {
+            /** Bit Depth */
+            bit_depth: number | null;
+            /** Bitrate */
+            bitrate: number | null;
             /**
-             * File
-             * Format: binary
+             * Created At
+             * Format: date-time
              */
-            file: string;
-            model?: string | null;
-            two_stems?: string | null;
-            shifts?: number | null;
-        };
-        /** StemOut */
-        StemOut: {
-            name: string;
-            color: string;
-            url: string;
-            preview_url: string;
-        };
-        /** Project */
-        Project: {
-            id: string;
-            filename: string;
-            /** @enum {string} */
-            status: "queued" | "processing" | "ready" | "failed" | "cancelled" | "expired";
-            progress: number;
-            eta_seconds: number | null;
-            queue_position: number | null;
-            model: string;
-            two_stems: string | null;
-            shifts: number;
-            duration_seconds: number | null;
-            error: string | null;
-            stems: components["schemas"]["StemOut"][];
-            /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
-            updated_at: string;
-            expires_at: string | null;
+            /** Download Url */
+            download_url: string | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "mp3" | "wav" | "flac";
+            /** Id */
+            id: string;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "processing" | "ready" | "failed";
         };
-        /** ProjectList */
-        ProjectList: {
-            items: components["schemas"]["Project"][];
-            total: number;
-            limit: number;
-            offset: number;
+        /**
+         * ExportRequest
+         * @description A mix to render. Stems missing from `stems` play at 0 dB, centre, unmuted.
+         */
+        ExportRequest: {
+            /** Bit Depth */
+            bit_depth?: (16 | 24) | null;
+            /** Bitrate */
+            bitrate?: number | null;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "mp3" | "wav" | "flac";
+            /**
+             * Master Gain Db
+             * @default 0
+             */
+            master_gain_db: number;
+            /** Stems */
+            stems?: {
+                [key: string]: components["schemas"]["StemMix"];
+            };
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
+        };
+        /** Health */
+        Health: {
+            /** Checks */
+            checks?: {
+                [key: string]: string;
+            };
+            /** Status */
+            status: string;
+        };
+        /** ModelInfo */
+        ModelInfo: {
+            /** Default */
+            default: boolean;
+            /** Description */
+            description: string;
+            /** Install Hint */
+            install_hint: string;
+            /** Installed */
+            installed: boolean;
+            /** Low Quality */
+            low_quality: boolean;
+            /** Name */
+            name: string;
+            /** Quality Sdr Db */
+            quality_sdr_db: number | null;
+            /** Size Mb */
+            size_mb: number | null;
+            /** Speed Rtf */
+            speed_rtf: number | null;
+            /** Stems */
+            stems: string[];
         };
         /** Peaks */
         Peaks: {
-            duration_seconds: number;
+            /** Buckets */
             buckets: number;
+            /** Duration Seconds */
+            duration_seconds: number;
+            /** Stems */
             stems: {
                 [key: string]: number[];
             };
         };
-        /** StemMix */
-        StemMix: {
-            /** @default 0 */
-            gain_db: number;
-            /** @default false */
-            mute: boolean;
-            /** @default false */
-            solo: boolean;
-            /** @default 0 */
-            pan: number;
-        };
-        /** ExportRequest */
-        ExportRequest: {
-            /** @default {} */
-            stems: {
-                [key: string]: components["schemas"]["StemMix"];
-            };
-            /** @default 0 */
-            master_gain_db: number;
-            /** @enum {string} */
-            format: "mp3" | "wav" | "flac";
-            bitrate?: number | null;
-            bit_depth?: (16 | 24) | null;
-        };
-        /** Export */
-        Export: {
-            id: string;
-            project_id: string;
-            /** @enum {string} */
-            status: "queued" | "processing" | "ready" | "failed";
-            progress: number;
-            /** @enum {string} */
-            format: "mp3" | "wav" | "flac";
-            bitrate: number | null;
-            bit_depth: number | null;
-            error: string | null;
-            download_url: string | null;
-            /** Format: date-time */
+        /** Project */
+        Project: {
+            /**
+             * Created At
+             * Format: date-time
+             */
             created_at: string;
+            /** Duration Seconds */
+            duration_seconds: number | null;
+            /** Error */
+            error: string | null;
+            /** Eta Seconds */
+            eta_seconds: number | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** Filename */
+            filename: string;
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /** Progress */
+            progress: number;
+            /** Queue Position */
+            queue_position: number | null;
+            /** Shifts */
+            shifts: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "processing" | "ready" | "failed" | "cancelled" | "expired";
+            /** Stems */
+            stems: components["schemas"]["StemOut"][];
+            /** Two Stems */
+            two_stems: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
-        /** ModelInfo */
-        ModelInfo: {
-            name: string;
-            description: string;
-            stems: string[];
-            installed: boolean;
-            default: boolean;
-            quality_sdr_db: number | null;
-            speed_rtf: number | null;
-            size_mb: number | null;
-            low_quality: boolean;
-            install_hint: string;
+        /** ProjectList */
+        ProjectList: {
+            /** Items */
+            items: components["schemas"]["Project"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
         };
         /** PublicConfig */
         PublicConfig: {
-            max_upload_bytes: number;
-            max_duration_seconds: number;
+            /** Default Model */
             default_model: string;
+            /** Max Duration Seconds */
+            max_duration_seconds: number;
+            /** Max Upload Bytes */
+            max_upload_bytes: number;
+        };
+        /** StemMix */
+        StemMix: {
+            /**
+             * Gain Db
+             * @default 0
+             */
+            gain_db: number;
+            /**
+             * Mute
+             * @default false
+             */
+            mute: boolean;
+            /**
+             * Pan
+             * @default 0
+             */
+            pan: number;
+            /**
+             * Solo
+             * @default false
+             */
+            solo: boolean;
+        };
+        /** StemOut */
+        StemOut: {
+            /** Color */
+            color: string;
+            /** Name */
+            name: string;
+            /** Preview Url */
+            preview_url: string;
+            /** Url */
+            url: string;
+        };
+        /** ValidationError */
+        ValidationError: {
+            /** Context */
+            ctx?: Record<string, never>;
+            /** Input */
+            input?: unknown;
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
         };
     };
     responses: never;
@@ -360,6 +559,137 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "config-read_config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicConfig"];
+                };
+            };
+        };
+    };
+    "exports-read_export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "exports-download_export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rendered mix */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/flac": unknown;
+                    "audio/mpeg": unknown;
+                    "audio/wav": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "models-list_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInfo"][];
+                };
+            };
+        };
+    };
     "projects-list_projects": {
         parameters: {
             query?: {
@@ -381,6 +711,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectList"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
         };
     };
     "projects-create_project": {
@@ -392,7 +731,19 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_projects-create_project"];
+                "multipart/form-data": {
+                    /**
+                     * File
+                     * Format: binary
+                     */
+                    file: string;
+                    /** Model */
+                    model?: string | null;
+                    /** Shifts */
+                    shifts?: number | null;
+                    /** Two Stems */
+                    two_stems?: string | null;
+                };
             };
         };
         responses: {
@@ -405,7 +756,7 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Model not installed */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -414,7 +765,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Too large */
+            /** @description Request Entity Too Large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -423,7 +774,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unsupported media */
+            /** @description Unsupported Media Type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -432,7 +783,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Invalid upload */
+            /** @description Unprocessable Entity */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -463,13 +814,22 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -492,13 +852,22 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -523,7 +892,7 @@ export interface operations {
                     "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -541,44 +910,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-        };
-    };
-    "projects-retry_project": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                project_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            202: {
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Project"];
-                };
-            };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -594,7 +932,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-sent events */
+            /** @description Server-sent events: `event: project`, `data: <Project JSON>` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -603,8 +941,70 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "exports-create_export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -634,7 +1034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Peaks"];
                 };
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -643,7 +1043,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not ready */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -652,40 +1052,38 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
         };
     };
-    "stems-download_stem": {
+    "projects-retry_project": {
         parameters: {
-            query?: {
-                variant?: "master" | "preview";
-            };
+            query?: never;
             header?: never;
             path: {
                 project_id: string;
-                stem: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Audio file */
-            200: {
+            /** @description Successful Response */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "audio/flac": unknown;
-                    "audio/mpeg": unknown;
+                    "application/json": components["schemas"]["Project"];
                 };
             };
-            /** @description Partial content */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -694,13 +1092,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not ready */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -716,7 +1123,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Zip of all masters */
+            /** @description All FLAC masters */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -725,7 +1132,7 @@ export interface operations {
                     "application/zip": unknown;
                 };
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -734,7 +1141,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not ready */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -743,111 +1150,49 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-        };
-    };
-    "exports-create_export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                project_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ExportRequest"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Export"];
-                };
-            };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not ready */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid options */
+            /** @description Validation Error */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    "exports-read_export": {
+    "stems-download_stem": {
         parameters: {
-            query?: never;
+            query?: {
+                variant?: "master" | "preview";
+            };
             header?: never;
             path: {
-                export_id: string;
+                stem: string;
+                project_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Audio file */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Export"];
+                    "audio/flac": unknown;
+                    "audio/mpeg": unknown;
                 };
             };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    "exports-download_export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                export_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The rendered mix */
-            200: {
+            /** @description Partial content (Range request) */
+            206: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Not found */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -856,7 +1201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not ready */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -865,29 +1210,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-        };
-    };
-    "models-list_models": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ModelInfo"][];
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    "config-read_config": {
+    "system-healthz": {
         parameters: {
             query?: never;
             header?: never;
@@ -902,7 +1243,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublicConfig"];
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    "system-metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
+                };
+            };
+        };
+    };
+    "system-readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };

@@ -1,1 +1,71 @@
-export function MixerPage(_props: { projectId?: string }) { return <h1>MixerPage</h1>; }
+import { useEffect, useState } from "react";
+import { ErrorNotice } from "../../components/ErrorNotice";
+import { LiveAnnouncement } from "../../components/LiveAnnouncement";
+import { ProgressBar } from "../../components/ProgressBar";
+import { api } from "../../lib/api";
+import { href } from "../../lib/router";
+import { statusText } from "../../lib/status";
+import type { Peaks, Project } from "../../lib/types";
+import { useProjectEvents } from "../../lib/useProjectEvents";
+import { Mixer } from "./Mixer";
+import { loadMix } from "./mixStorage";
+import { useMixerEngine } from "./useMixerEngine";
+
+export function MixerPage({ projectId }: { projectId: string }) {
+  const [initial, setInitial] = useState<Project | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    api.project(projectId).then(setInitial, setError);
+  }, [projectId]);
+  // Not ready yet: follow it live, and open the mixer the moment it is.
+  const following = initial && initial.status !== "ready" ? projectId : null;
+  const live = useProjectEvents(following, null);
+  const project = live ?? initial;
+
+  return (
+    <section className="page mixer-page" aria-labelledby="mixer-title">
+      <h1 id="mixer-title" className="filename">{project?.filename ?? "Mixer"}</h1>
+      {error !== null && <ErrorNotice error={error} />}
+      {!project && error === null && <p aria-busy="true">Loading…</p>}
+      {project && project.status !== "ready" && (
+        <div className="card">
+          {(project.status === "queued" || project.status === "processing") && (
+            <ProgressBar value={project.progress} label="Separation progress" valueText={statusText(project)} />
+          )}
+          <p>{statusText(project)}</p>
+          <LiveAnnouncement text={project.status} />
+          <a href={href({ name: "library" })}>Back to the library</a>
+        </div>
+      )}
+      {project?.status === "ready" && <ReadyMixer project={project} />}
+    </section>
+  );
+}
+
+function ReadyMixer({ project }: { project: Project }) {
+  const [peaks, setPeaks] = useState<Peaks | null>(null);
+  useEffect(() => {
+    // Peaks are only pictures: without them the lanes just show no waveform.
+    api.peaks(project.id).then(setPeaks, () => setPeaks(null));
+  }, [project.id]);
+  const load = useMixerEngine(project, () => loadMix(project.id, project.stems.map((s) => s.name)));
+
+  if (load.error !== null) return <ErrorNotice error={load.error} />;
+  if (!load.engine) {
+    return (
+      <div className="card" aria-busy="true">
+        <ProgressBar value={(load.decoded / Math.max(1, load.total)) * 100} label="Loading stems" valueText={`${load.decoded} of ${load.total} stems loaded`} />
+        <p>
+          Loading stems: {load.decoded} of {load.total}
+        </p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <LiveAnnouncement text="Mixer ready. Press Space to play." />
+      <Mixer project={project} engine={load.engine} peaks={peaks?.stems ?? null} />
+    </>
+  );
+}

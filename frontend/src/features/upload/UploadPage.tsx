@@ -1,1 +1,82 @@
-export function UploadPage(_props: { projectId?: string }) { return <h1>UploadPage</h1>; }
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ErrorNotice } from "../../components/ErrorNotice";
+import { api, uploadProject } from "../../lib/api";
+import { formatBytes } from "../../lib/errors";
+import type { ModelInfo, PublicConfig } from "../../lib/types";
+import { DropZone } from "./DropZone";
+import { ModelSelect } from "./ModelSelect";
+import { UploadItem, type UploadJob } from "./UploadItem";
+
+export function UploadPage(_props: { projectId?: string }) {
+  const [models, setModels] = useState<ModelInfo[]>([]);
+  const [config, setConfig] = useState<PublicConfig | null>(null);
+  const [model, setModel] = useState("");
+  const [karaoke, setKaraoke] = useState(false);
+  const [jobs, setJobs] = useState<UploadJob[]>([]);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const counter = useRef(0);
+
+  useEffect(() => {
+    let alive = true;
+    Promise.all([api.models(), api.config()])
+      .then(([ms, cfg]) => {
+        if (!alive) return;
+        setModels(ms);
+        setConfig(cfg);
+        const preferred = ms.find((m) => m.name === cfg.default_model && m.installed) ?? ms.find((m) => m.default && m.installed) ?? ms.find((m) => m.installed);
+        setModel(preferred?.name ?? cfg.default_model);
+      })
+      .catch((e: unknown) => alive && setLoadError(e));
+    return () => {
+      alive = false;
+    };
+  }, []);
+
+  const update = useCallback((key: string, patch: Partial<UploadJob>) => {
+    setJobs((all) => all.map((j) => (j.key === key ? { ...j, ...patch } : j)));
+  }, []);
+
+  const start = (files: File[]) => {
+    const fresh = files.map((file) => ({ key: `u${++counter.current}`, file, sent: 0, total: file.size, project: null, error: null }));
+    setJobs((all) => [...fresh, ...all]);
+    for (const job of fresh) {
+      uploadProject({
+        file: job.file,
+        model,
+        twoStems: karaoke ? "vocals" : null,
+        onProgress: (sent, total) => update(job.key, { sent, total }),
+      })
+        .then((project) => update(job.key, { project, sent: job.file.size }))
+        .catch((error: unknown) => update(job.key, { error }));
+    }
+  };
+
+  const hint = config
+    ? `MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4. Up to ${formatBytes(config.max_upload_bytes)} and ${Math.round(config.max_duration_seconds / 60)} minutes.`
+    : "MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4.";
+
+  return (
+    <section className="page upload-page" aria-labelledby="upload-title">
+      <h1 id="upload-title">Separate a song into stems</h1>
+      {loadError !== null && <ErrorNotice error={loadError} />}
+      <form className="upload-options" onSubmit={(e) => e.preventDefault()}>
+        {models.length > 0 && <ModelSelect models={models} value={model} onChange={setModel} />}
+        <div className="field checkbox">
+          <input id="karaoke" type="checkbox" checked={karaoke} onChange={(e) => setKaraoke(e.target.checked)} />
+          <label htmlFor="karaoke">Karaoke: two stems only (vocals and everything else)</label>
+        </div>
+      </form>
+      <DropZone onFiles={start} hint={hint} disabled={!model} />
+      {jobs.length > 0 && (
+        <>
+          <h2>This session</h2>
+          <ul className="list" aria-label="Uploads">
+            {jobs.map((job) => (
+              <UploadItem key={job.key} job={job} />
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,130 @@
+import { useEffect, useRef, useState } from "react";
+import type { MixSettings } from "../../audio/mixmath";
+import { ErrorNotice } from "../../components/ErrorNotice";
+import { LiveAnnouncement } from "../../components/LiveAnnouncement";
+import { ProgressBar } from "../../components/ProgressBar";
+import { api, urls } from "../../lib/api";
+import type { ExportJob } from "../../lib/types";
+import { exportBody, type Format } from "./exportBody";
+
+const BITRATES = [128, 192, 256, 320] as const;
+const POLL_MS = 700;
+
+interface Props {
+  open: boolean;
+  projectId: string;
+  filename: string;
+  mix: MixSettings;
+  onClose: () => void;
+}
+
+/** Export the current mix: choose a format, the server renders it, then download. */
+export function ExportDialog({ open, projectId, filename, mix, onClose }: Props) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [format, setFormat] = useState<Format>("mp3");
+  const [bitrate, setBitrate] = useState<number>(320);
+  const [bitDepth, setBitDepth] = useState<16 | 24>(24);
+  const [job, setJob] = useState<ExportJob | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) dialog.showModal();
+    if (!open && dialog.open) dialog.close();
+  }, [open]);
+
+  // Poll the export until it is ready or failed.
+  useEffect(() => {
+    if (!job || job.status === "ready" || job.status === "failed") return;
+    const timer = window.setTimeout(() => {
+      api.exportJob(job.id).then(setJob, setError);
+    }, POLL_MS);
+    return () => window.clearTimeout(timer);
+  }, [job]);
+
+  const start = async () => {
+    setError(null);
+    setJob(null);
+    setBusy(true);
+    try {
+      setJob(await api.createExport(projectId, exportBody(mix, format, bitrate, bitDepth)));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const running = job !== null && (job.status === "queued" || job.status === "processing");
+  const downloadUrl = job?.status === "ready" ? (job.download_url ?? urls.exportDownload(job.id)) : null;
+  const base = filename.replace(/\.[^.]+$/, "");
+
+  return (
+    <dialog
+      ref={ref}
+      className="dialog export-dialog"
+      aria-labelledby="export-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        onClose();
+      }}
+    >
+      <h2 id="export-title">Export your mix</h2>
+      <p className="muted small">The server renders the mix you hear (gains, mutes, solos, pans, master) from the lossless stems.</p>
+      <fieldset disabled={running || busy}>
+        <legend>Format</legend>
+        {(["mp3", "wav", "flac"] as const).map((f) => (
+          <label key={f} className="radio">
+            <input type="radio" name="format" value={f} checked={format === f} onChange={() => setFormat(f)} />
+            {f.toUpperCase()}
+          </label>
+        ))}
+        {format === "mp3" && (
+          <label className="field">
+            Bitrate
+            <select value={bitrate} onChange={(e) => setBitrate(Number(e.target.value))}>
+              {BITRATES.map((b) => (
+                <option key={b} value={b}>
+                  {b} kbps
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        {format === "wav" && (
+          <label className="field">
+            Bit depth
+            <select value={bitDepth} onChange={(e) => setBitDepth(Number(e.target.value) as 16 | 24)}>
+              <option value={16}>16-bit</option>
+              <option value={24}>24-bit</option>
+            </select>
+          </label>
+        )}
+      </fieldset>
+      {error !== null && <ErrorNotice error={error} />}
+      {job && (
+        <div className="export-status" data-testid="export-status" data-status={job.status}>
+          <ProgressBar value={job.status === "ready" ? 100 : job.progress} label="Export progress" />
+          <LiveAnnouncement text={job.status === "ready" ? "Export ready to download" : job.status === "failed" ? `Export failed: ${job.error ?? ""}` : "Exporting"} />
+          {job.status === "failed" && <p className="notice notice-error">Export failed{job.error ? `: ${job.error}` : "."}</p>}
+        </div>
+      )}
+      <div className="dialog-actions">
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+        {downloadUrl ? (
+          <a className="button primary" href={downloadUrl} download={`${base} (mix).${job!.format}`} data-testid="export-download">
+            Download {job!.format.toUpperCase()}
+          </a>
+        ) : (
+          <button type="button" className="primary" onClick={() => void start()} disabled={running || busy} data-testid="export-start">
+            {running ? "Exporting…" : "Export"}
+          </button>
+        )}
+      </div>
+    </dialog>
+  );
+}

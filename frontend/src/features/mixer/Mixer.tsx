@@ -1,0 +1,100 @@
+import { useCallback, useEffect, useState } from "react";
+import type { LoopRegion, MixerEngine } from "../../audio/engine";
+import { audibleStems, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { urls } from "../../lib/api";
+import type { Project } from "../../lib/types";
+import { ExportDialog } from "../export/ExportDialog";
+import { saveMix } from "./mixStorage";
+import { StemLane } from "./StemLane";
+import { Transport } from "./Transport";
+import { useMixerKeys } from "./useMixerKeys";
+
+interface Props {
+  project: Project;
+  engine: MixerEngine;
+  peaks: Record<string, ArrayLike<number>> | null;
+}
+
+/** The ready mixer: React state is the mix; every change is pushed into the engine. */
+export function Mixer({ project, engine, peaks }: Props) {
+  const [mix, setMix] = useState<MixSettings>(() => engine.mix);
+  const [playing, setPlaying] = useState(engine.isPlaying);
+  const [loop, setLoop] = useState(engine.loop);
+  const [exportOpen, setExportOpen] = useState(false);
+
+  useEffect(() => {
+    engine.setMix(mix);
+    saveMix(project.id, mix);
+  }, [engine, mix, project.id]);
+
+  useEffect(() => {
+    const offs = [
+      engine.events.on("play", () => setPlaying(true)),
+      engine.events.on("pause", () => setPlaying(false)),
+      engine.events.on("ended", () => setPlaying(false)),
+      engine.events.on("loop", (l) => setLoop(l)),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [engine]);
+
+  const updateTrack = useCallback((name: string, patch: Partial<TrackState>) => {
+    setMix((m) => ({ ...m, stems: { ...m.stems, [name]: { ...m.stems[name]!, ...patch } } }));
+  }, []);
+
+  const selectLoop = useCallback(
+    (region: LoopRegion | null) => {
+      engine.setLoopRegion(region);
+      if (region) engine.setLoopEnabled(true);
+    },
+    [engine],
+  );
+
+  useMixerKeys(engine, mix, updateTrack, !exportOpen);
+
+  const audible = audibleStems(mix.stems);
+  return (
+    <div className="mixer" data-testid="mixer" data-ready="true">
+      <Transport
+        engine={engine}
+        playing={playing}
+        loop={loop.region}
+        loopEnabled={loop.enabled}
+        masterGainDb={mix.masterGainDb}
+        onMasterGain={(masterGainDb) => setMix((m) => ({ ...m, masterGainDb }))}
+        onLoopEnabled={(enabled) => engine.setLoopEnabled(enabled)}
+        onLoopRegion={selectLoop}
+      />
+      <div className="lanes">
+        {project.stems.map((stem) => (
+          <StemLane
+            key={stem.name}
+            stem={stem}
+            track={mix.stems[stem.name]!}
+            audible={audible.has(stem.name)}
+            engine={engine}
+            peaks={peaks?.[stem.name] ?? null}
+            loop={loop.region}
+            loopEnabled={loop.enabled}
+            onChange={(patch) => updateTrack(stem.name, patch)}
+            onSelectLoop={selectLoop}
+          />
+        ))}
+      </div>
+      <div className="mixer-actions">
+        <button type="button" className="primary" onClick={() => setExportOpen(true)} data-testid="open-export">
+          Export mix…
+        </button>
+        <a className="button" href={urls.zip(project.id)} download>
+          Download all stems (ZIP)
+        </a>
+        <button type="button" onClick={() => setMix((m) => ({ masterGainDb: 0, stems: Object.fromEntries(Object.keys(m.stems).map((n) => [n, { gainDb: 0, mute: false, solo: false, pan: 0 }])) }))}>
+          Reset mix
+        </button>
+      </div>
+      <p className="muted small keys-help">
+        Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · double-click a slider to reset it.
+      </p>
+      <ExportDialog open={exportOpen} projectId={project.id} filename={project.filename} mix={mix} onClose={() => setExportOpen(false)} />
+    </div>
+  );
+}

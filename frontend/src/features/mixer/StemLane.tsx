@@ -1,0 +1,81 @@
+import type { CSSProperties } from "react";
+import type { LoopRegion, MixerEngine } from "../../audio/engine";
+import type { TrackState } from "../../audio/mixmath";
+import type { StemInfo } from "../../lib/types";
+import { LevelMeter } from "./LevelMeter";
+import { PanSlider } from "./PanSlider";
+import { VolumeFader } from "./VolumeFader";
+import { Waveform } from "./Waveform";
+
+interface Props {
+  stem: StemInfo;
+  track: TrackState;
+  audible: boolean;
+  engine: MixerEngine;
+  peaks: ArrayLike<number> | null;
+  loop: LoopRegion | null;
+  loopEnabled: boolean;
+  onChange: (patch: Partial<TrackState>) => void;
+  onSelectLoop: (region: LoopRegion) => void;
+}
+
+/** One stem: name and colour from the API, waveform, fader, mute, solo, pan, meter, download. */
+export function StemLane({ stem, track, audible, engine, peaks, loop, loopEnabled, onChange, onSelectLoop }: Props) {
+  const name = stem.name;
+  return (
+    <div
+      className={`lane${audible ? "" : " lane-silent"}`}
+      role="group"
+      aria-label={`${name} stem`}
+      data-stem={name}
+      data-testid={`lane-${name}`}
+      tabIndex={0}
+      style={{ "--stem-color": stem.color } as CSSProperties}
+    >
+      <div className="lane-head">
+        <span className="lane-swatch" aria-hidden="true" />
+        <span className="lane-name">{name}</span>
+        <div className="lane-buttons">
+          <button
+            type="button"
+            className="toggle toggle-mute"
+            aria-pressed={track.mute}
+            aria-label={`Mute ${name}`}
+            title={`Mute ${name} (M)`}
+            onClick={() => onChange({ mute: !track.mute })}
+          >
+            M
+          </button>
+          <button
+            type="button"
+            className="toggle toggle-solo"
+            aria-pressed={track.solo}
+            aria-label={`Solo ${name}`}
+            title={`Solo ${name} (S)`}
+            onClick={() => onChange({ solo: !track.solo })}
+          >
+            S
+          </button>
+          <a className="button icon" href={stem.url} download aria-label={`Download ${name} (FLAC)`} title={`Download ${name} (FLAC)`}>
+            ↓
+          </a>
+        </div>
+      </div>
+      <Waveform
+        peaks={peaks}
+        color={stem.color}
+        duration={engine.duration}
+        currentTime={() => engine.currentTime}
+        loop={loop}
+        loopEnabled={loopEnabled}
+        onSeek={(t) => engine.seek(t)}
+        onSelectLoop={onSelectLoop}
+      />
+      <div className="lane-controls">
+        <VolumeFader label={`${name} volume`} db={track.gainDb} onChange={(gainDb) => onChange({ gainDb })} />
+        <PanSlider label={`${name} pan`} pan={track.pan} onChange={(pan) => onChange({ pan })} />
+        <LevelMeter read={() => engine.level(name)} active />
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,111 @@
+import { useEffect, useRef, useState, type PointerEvent } from "react";
+import { downsamplePeaks } from "../../audio/mixmath";
+import type { LoopRegion } from "../../audio/engine";
+import { useAnimationFrame } from "../../lib/useAnimationFrame";
+
+interface Props {
+  peaks: ArrayLike<number> | null;
+  color: string;
+  duration: number;
+  currentTime: () => number;
+  loop: LoopRegion | null;
+  loopEnabled: boolean;
+  onSeek: (seconds: number) => void;
+  onSelectLoop: (region: LoopRegion) => void;
+}
+
+const DRAG_THRESHOLD_PX = 4;
+
+/**
+ * The stem's waveform on a canvas. Click seeks; drag selects a loop region. Pointer-only: the
+ * transport's position slider and loop buttons do the same from the keyboard.
+ */
+export function Waveform({ peaks, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop }: Props) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const playhead = useRef<HTMLDivElement>(null);
+  const [drag, setDrag] = useState<{ x0: number; x1: number } | null>(null);
+  const [width, setWidth] = useState(0);
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el) return;
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.floor(entry!.contentRect.width)));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || width === 0) return;
+    const dpr = window.devicePixelRatio || 1;
+    const height = el.clientHeight;
+    el.width = Math.floor(width * dpr);
+    el.height = Math.floor(height * dpr);
+    const g = el.getContext("2d");
+    if (!g) return;
+    g.clearRect(0, 0, el.width, el.height);
+    if (!peaks) return;
+    const columns = downsamplePeaks(peaks, el.width);
+    const mid = el.height / 2;
+    g.fillStyle = color;
+    for (let x = 0; x < columns.length; x++) {
+      const h = Math.max(1, columns[x]! * mid);
+      g.fillRect(x, mid - h, 1, h * 2);
+    }
+  }, [peaks, color, width]);
+
+  useAnimationFrame(() => {
+    if (playhead.current && duration > 0) {
+      playhead.current.style.left = `${(currentTime() / duration) * 100}%`;
+    }
+  });
+
+  const timeAt = (clientX: number) => {
+    const rect = canvas.current!.getBoundingClientRect();
+    return Math.max(0, Math.min(1, (clientX - rect.left) / rect.width)) * duration;
+  };
+
+  const onPointerDown = (e: PointerEvent) => {
+    if (e.button !== 0) return;
+    e.currentTarget.setPointerCapture(e.pointerId);
+    setDrag({ x0: e.clientX, x1: e.clientX });
+  };
+  const onPointerMove = (e: PointerEvent) => {
+    if (drag) setDrag({ ...drag, x1: e.clientX });
+  };
+  const onPointerUp = (e: PointerEvent) => {
+    if (!drag) return;
+    const moved = Math.abs(e.clientX - drag.x0) > DRAG_THRESHOLD_PX;
+    setDrag(null);
+    if (moved) {
+      const [a, b] = [timeAt(drag.x0), timeAt(e.clientX)].sort((x, y) => x - y) as [number, number];
+      onSelectLoop({ start: a, end: b });
+    } else {
+      onSeek(timeAt(e.clientX));
+    }
+  };
+
+  const pct = (t: number) => `${(t / Math.max(duration, 1e-9)) * 100}%`;
+  let region: { left: string; width: string } | null = null;
+  if (drag && Math.abs(drag.x1 - drag.x0) > DRAG_THRESHOLD_PX && canvas.current) {
+    const [a, b] = [timeAt(drag.x0), timeAt(drag.x1)].sort((x, y) => x - y) as [number, number];
+    region = { left: pct(a), width: pct(b - a) };
+  } else if (loop) {
+    region = { left: pct(loop.start), width: pct(loop.end - loop.start) };
+  }
+
+  return (
+    <div
+      className="waveform"
+      onPointerDown={onPointerDown}
+      onPointerMove={onPointerMove}
+      onPointerUp={onPointerUp}
+      onPointerCancel={() => setDrag(null)}
+      aria-hidden="true"
+    >
+      <canvas ref={canvas} />
+      {region && <div className={`loop-region${loopEnabled || drag ? " loop-on" : ""}`} style={region} />}
+      <div className="playhead" ref={playhead} />
+    </div>
+  );
+}

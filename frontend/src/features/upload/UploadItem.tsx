@@ -1,0 +1,52 @@
+import { ErrorNotice } from "../../components/ErrorNotice";
+import { LiveAnnouncement } from "../../components/LiveAnnouncement";
+import { ProgressBar } from "../../components/ProgressBar";
+import { formatBytes } from "../../lib/errors";
+import { href } from "../../lib/router";
+import { coarseStatus, statusText } from "../../lib/status";
+import { useProjectEvents } from "../../lib/useProjectEvents";
+import type { Project } from "../../lib/types";
+
+export interface UploadJob {
+  key: string;
+  file: File;
+  sent: number;
+  total: number;
+  project: Project | null;
+  error: unknown;
+}
+
+/** One file: bytes sent, then the separation's live progress (SSE), then a link to the mixer. */
+export function UploadItem({ job }: { job: UploadJob }) {
+  const live = useProjectEvents(job.project?.id ?? null, job.project);
+  const project = live ?? job.project;
+  return (
+    <li className="card upload-item" data-testid="upload-item">
+      <div className="row">
+        <strong className="filename">{job.file.name}</strong>
+        <span className="muted small">{formatBytes(job.file.size)}</span>
+      </div>
+      {job.error !== null ? (
+        <ErrorNotice error={job.error} />
+      ) : !project ? (
+        <>
+          <ProgressBar value={(job.sent / Math.max(1, job.total)) * 100} label={`Uploading ${job.file.name}`} />
+          <p className="small">Uploading: {formatBytes(job.sent)} of {formatBytes(job.total)}</p>
+        </>
+      ) : (
+        <>
+          <ProgressBar value={project.status === "ready" ? 100 : project.progress} label={`Separating ${job.file.name}`} valueText={statusText(project)} />
+          <p className="small" data-testid="project-status" data-status={project.status}>
+            {statusText(project)}
+          </p>
+          <LiveAnnouncement text={`${job.file.name}: ${coarseStatus(project)}`} />
+          {project.status === "ready" && (
+            <a className="button primary" href={href({ name: "mixer", projectId: project.id })}>
+              Open in the mixer
+            </a>
+          )}
+        </>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { etaText, modelHint, statusText } from "./status";
+import type { ModelInfo } from "./types";
+
+const base = { progress: 0, eta_seconds: null, queue_position: null, error: null };
+
+describe("statusText", () => {
+  it("queued with position and ETA", () => {
+    expect(statusText({ ...base, status: "queued", queue_position: 1 })).toBe("Queued, next in line");
+    expect(statusText({ ...base, status: "queued", queue_position: 3, eta_seconds: 95 })).toBe("Queued, position 3 in the queue, about 1:35 left");
+  });
+  it("processing with percent and ETA", () => {
+    expect(statusText({ ...base, status: "processing", progress: 42.7, eta_seconds: 30 })).toBe("Separating: 42%, about 0:30 left");
+  });
+  it("terminal states", () => {
+    expect(statusText({ ...base, status: "failed", error: "decoder crashed" })).toBe("Failed: decoder crashed");
+    expect(statusText({ ...base, status: "ready" })).toBe("Ready");
+    expect(statusText({ ...base, status: "expired" })).toMatch(/Expired/);
+  });
+  it("no ETA text for unknown or negative", () => {
+    expect(etaText(null)).toBe("");
+    expect(etaText(-1)).toBe("");
+    expect(etaText(0.2)).toBe("almost done");
+  });
+});
+
+it("modelHint summarises stems, quality and speed", () => {
+  const m: ModelInfo = {
+    name: "htdemucs", description: "", stems: ["a", "b", "c", "d"], installed: true, default: true,
+    quality_sdr_db: 9.0, speed_rtf: 0.5, size_mb: 80.4, low_quality: false, install_hint: "",
+  };
+  expect(modelHint(m)).toBe("4 stems · 9.0 dB SDR · faster than real time · 80 MB");
+  expect(modelHint({ ...m, low_quality: true, speed_rtf: 2, size_mb: null })).toBe("4 stems · low quality · about 2.0× the song's length");
+});

@@ -1,0 +1,58 @@
+// Words for a project's state, shared by the upload page, the library and the mixer.
+import { formatTime } from "../audio/mixmath";
+import type { ModelInfo, Project } from "./types";
+
+export function etaText(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "";
+  if (seconds < 1) return "almost done";
+  return `about ${formatTime(Math.ceil(seconds))} left`;
+}
+
+export function statusText(p: Pick<Project, "status" | "progress" | "eta_seconds" | "queue_position" | "error">): string {
+  switch (p.status) {
+    case "queued": {
+      const pos = p.queue_position;
+      const eta = etaText(p.eta_seconds);
+      const where = pos === 1 ? "next in line" : pos ? `position ${pos} in the queue` : "waiting";
+      return `Queued, ${where}${eta ? `, ${eta}` : ""}`;
+    }
+    case "processing": {
+      const eta = etaText(p.eta_seconds);
+      return `Separating: ${Math.floor(p.progress)}%${eta ? `, ${eta}` : ""}`;
+    }
+    case "ready":
+      return "Ready";
+    case "failed":
+      return p.error ? `Failed: ${p.error}` : "Failed";
+    case "cancelled":
+      return "Cancelled";
+    case "expired":
+      return "Expired (files removed)";
+  }
+}
+
+/** "4 stems · best quality · ~0.8× real time" style hint for the model picker. */
+export function modelHint(m: ModelInfo): string {
+  const parts = [`${m.stems.length} stems`];
+  if (m.low_quality) parts.push("low quality");
+  else if (m.quality_sdr_db !== null) parts.push(`${m.quality_sdr_db.toFixed(1)} dB SDR`);
+  if (m.speed_rtf !== null) {
+    parts.push(m.speed_rtf < 1 ? "faster than real time" : `about ${m.speed_rtf.toFixed(1)}× the song's length`);
+  }
+  if (m.size_mb !== null) parts.push(`${Math.round(m.size_mb)} MB`);
+  return parts.join(" · ");
+}
+
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** A status that changes rarely (every 25 %), for screen-reader announcements. */
+export function coarseStatus(p: Pick<Project, "status" | "progress" | "queue_position">): string {
+  if (p.status === "processing") return `separating, ${Math.floor(p.progress / 25) * 25}% done`;
+  if (p.status === "queued") return p.queue_position ? `queued, position ${p.queue_position}` : "queued";
+  return p.status;
+}
