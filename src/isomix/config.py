@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = 4 * 3600
     job_time_limit: int = 3 * 3600
     max_attempts: int = 3
+    # Built web UI (index.html + assets); unset: the packaged static dir or frontend/dist.
+    ui_dir: Path | None = None
 
     @property
     def models_dir(self) -> Path:

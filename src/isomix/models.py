@@ -20,7 +20,10 @@ def new_id() -> str:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
 
 
 class JobStatus(enum.StrEnum):
@@ -30,6 +33,11 @@ class JobStatus(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     expired = "expired"
+
+
+def stem_cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
+    """Same upload content and options, same stems: the key StemSets are shared by."""
+    return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
 
 
 TERMINAL_STATUSES = frozenset(

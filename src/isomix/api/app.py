@@ -1,0 +1,41 @@
+"""The FastAPI application factory. Importing or creating it never touches torch or the DB."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+import isomix
+from isomix.api.errors import install_error_handlers
+from isomix.api.routes import exports, models, projects, stems, system, ui
+from isomix.metrics import LatencyMiddleware, Metrics
+
+
+def operation_id(route: APIRoute) -> str:
+    # `projects-create_project` -> the generated client reads ProjectsService.createProject.
+    return f"{route.tags[0]}-{route.name}"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="IsoMix Studio",
+        version=isomix.__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+    )
+    install_error_handlers(app)
+    app.state.metrics = Metrics()
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    for router in (
+        projects.router,
+        stems.router,
+        exports.router,
+        models.router,
+        system.config_router,
+        system.router,
+        ui.router,  # last: its catch-all must not shadow the API
+    ):
+        app.include_router(router)
+    return app

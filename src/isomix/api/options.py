@@ -1,0 +1,77 @@
+"""Separation options of an upload: which model, two-stems, shifts; validated with clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isomix.api.errors import ApiError, invalid
+from isomix.config import Settings
+from isomix.schemas import MAX_SHIFTS
+from isomix.separation import catalog, store
+from isomix.separation.base import ModelNotInstalledError
+
+# Best first: quality, then speed. Used when the configured default is not installed.
+MODEL_PREFERENCE = ("htdemucs_ft", "htdemucs", "htdemucs_6s", "mdx_extra")
+FALLBACK_MODEL = "classic"
+DEFAULT_SHIFTS = 1
+
+
+@dataclass(frozen=True)
+class SeparationChoice:
+    model: str
+    stems: tuple[str, ...]
+    two_stems: str | None
+    shifts: int
+
+    @property
+    def stem_names(self) -> list[str]:
+        if self.two_stems is not None:
+            return [self.two_stems, f"no_{self.two_stems}"]
+        return list(self.stems)
+
+
+def default_model(settings: Settings) -> str:
+    """The configured default when it is set and installed, else the best installed model."""
+    configured = settings.default_model
+    if "default_model" in settings.model_fields_set and store.is_installed(configured):
+        return configured
+    for name in MODEL_PREFERENCE:
+        if store.is_installed(name):
+            return name
+    if store.is_installed(configured):
+        return configured
+    others = [model.name for model in store.installed_models() if not model.builtin]
+    return others[0] if others else FALLBACK_MODEL
+
+
+def model_stems(name: str) -> tuple[str, ...]:
+    """The stems of an installed model; 422 for an unknown name, 409 for a known, missing one."""
+    installed = store.get_installed(name)
+    if installed is not None:
+        return installed.sources
+    if catalog.is_known(name):
+        raise ApiError(409, "model_not_installed", str(ModelNotInstalledError(name)))
+    raise invalid(str(ModelNotInstalledError(name, known=False)))
+
+
+def parse_shifts(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_SHIFTS
+    try:
+        shifts = int(raw.strip())
+    except ValueError:
+        raise invalid(f"shifts must be a whole number from 0 to {MAX_SHIFTS}.") from None
+    if not 0 <= shifts <= MAX_SHIFTS:
+        raise invalid(f"shifts must be a whole number from 0 to {MAX_SHIFTS}.")
+    return shifts
+
+
+def choose(
+    *, model: str | None, two_stems: str | None, shifts: str | None, settings: Settings
+) -> SeparationChoice:
+    name = (model or "").strip() or default_model(settings)
+    stems = model_stems(name)
+    keep = (two_stems or "").strip() or None
+    if keep is not None and keep not in stems:
+        raise invalid(f"two_stems must be one of {', '.join(stems)} for model '{name}'.")
+    return SeparationChoice(model=name, stems=stems, two_stems=keep, shifts=parse_shifts(shifts))

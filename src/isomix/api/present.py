@@ -1,0 +1,155 @@
+"""Database rows -> API bodies: stem colours, queue positions, ETAs, URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from isomix import schemas
+from isomix.api.speed import expected_rtf
+from isomix.config import Settings
+from isomix.models import Export, JobStatus, Project, StemSet
+
+STEM_COLORS = {
+    "vocals": "#e4572e",
+    "drums": "#4c9f70",
+    "bass": "#3f7cac",
+    "other": "#f2a541",
+    "guitar": "#9b5de5",
+    "piano": "#f15bb5",
+}
+# Unknown names get one of these, chosen by a stable hash of the name.
+FALLBACK_COLORS = ("#00bbf9", "#00f5d4", "#fee440", "#8d99ae", "#c08497", "#70a288")
+NO_STEM_COLOR = "#8d99ae"
+
+
+def stem_color(name: str) -> str:
+    if name in STEM_COLORS:
+        return STEM_COLORS[name]
+    if name.startswith("no_"):
+        return NO_STEM_COLOR
+    digest = hashlib.sha256(name.encode()).digest()
+    return FALLBACK_COLORS[digest[0] % len(FALLBACK_COLORS)]
+
+
+def stem_names(stem_set: StemSet) -> list[str]:
+    names = stem_set.stem_names.get("names", [])
+    return [str(name) for name in names]
+
+
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class QueueSnapshot:
+    """Positions and ETAs of every queued project, computed once per request.
+
+    One worker runs one job at a time (the embedded default), so a queued project waits for
+    what is processing now plus every project queued before it.
+    """
+
+    positions: dict[str, int] = field(default_factory=dict)
+    etas: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session) -> QueueSnapshot:
+        snapshot = cls()
+        rtf_cache: dict[str, float] = {}
+
+        def compute_seconds(project: Project) -> float:
+            if project.model not in rtf_cache:
+                rtf_cache[project.model] = expected_rtf(session, project.model)
+            duration = project.duration_seconds or 0.0
+            return duration * rtf_cache[project.model] * max(1, project.shifts)
+
+        ahead = 0.0
+        processing = session.scalars(
+            select(Project).where(Project.status == JobStatus.processing)
+        ).all()
+        for project in processing:
+            if project.eta_seconds is not None:
+                ahead += project.eta_seconds
+            else:
+                ahead += compute_seconds(project) * (1 - project.progress / 100)
+        queued = session.scalars(
+            select(Project)
+            .where(Project.status == JobStatus.queued)
+            .order_by(Project.queued_at, Project.id)
+        ).all()
+        for position, project in enumerate(queued, start=1):
+            ahead += compute_seconds(project)
+            snapshot.positions[project.id] = position
+            snapshot.etas[project.id] = ahead
+        return snapshot
+
+
+def project_out(project: Project, *, queue: QueueSnapshot, settings: Settings) -> schemas.Project:
+    created_at = as_utc(project.created_at)
+    expires_at = (
+        as_utc(project.expires_at)
+        if project.expires_at is not None
+        else created_at + timedelta(hours=settings.retention_hours)
+    )
+    stems: list[schemas.StemOut] = []
+    if project.status == JobStatus.ready and project.stem_set is not None:
+        base = f"/api/projects/{project.id}/stems"
+        stems = [
+            schemas.StemOut(
+                name=name,
+                color=stem_color(name),
+                url=f"{base}/{name}",
+                preview_url=f"{base}/{name}?variant=preview",
+            )
+            for name in stem_names(project.stem_set)
+        ]
+    if project.status == JobStatus.queued:
+        eta = queue.etas.get(project.id)
+    elif project.status == JobStatus.processing:
+        eta = project.eta_seconds
+    else:
+        eta = None
+    return schemas.Project(
+        id=project.id,
+        filename=project.filename,
+        status=project.status.value,
+        progress=100.0 if project.status == JobStatus.ready else project.progress,
+        eta_seconds=eta,
+        queue_position=queue.positions.get(project.id),
+        model=project.model,
+        two_stems=project.two_stems,
+        shifts=project.shifts,
+        duration_seconds=project.duration_seconds,
+        error=project.error,
+        stems=stems,
+        created_at=created_at,
+        updated_at=as_utc(project.updated_at),
+        expires_at=expires_at,
+    )
+
+
+def export_out(export: Export) -> schemas.Export:
+    status = export.status.value
+    error = export.error
+    if status in ("cancelled", "expired"):
+        # Exports have no such states in the API; for the UI both mean "no file, try again".
+        error = error or f"Export {status}."
+        status = "failed"
+    ready = export.status == JobStatus.ready
+    return schemas.Export(
+        id=export.id,
+        project_id=export.project_id,
+        status=status,  # type: ignore[arg-type]
+        progress=100.0 if ready else export.progress,
+        format=export.format,  # type: ignore[arg-type]
+        bitrate=export.bitrate,
+        bit_depth=export.bit_depth,
+        error=error,
+        download_url=f"/api/exports/{export.id}/download" if ready else None,
+        created_at=as_utc(export.created_at),
+    )

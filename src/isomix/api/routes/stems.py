@@ -1,0 +1,162 @@
+"""Separated stems of a ready project: single files (Range-capable), a zip of all, peaks."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, StreamingResponse
+
+from isomix import schemas, storage
+from isomix.api.deps import ProjectDep
+from isomix.api.errors import error_responses, not_found, not_ready
+from isomix.api.present import stem_names
+from isomix.models import JobStatus, Project, StemSet
+
+router = APIRouter(prefix="/api/projects/{project_id}", tags=["stems"])
+
+ZIP_CHUNK_BYTES = 256 * 1024
+VARIANTS = {"master": ("flac", "audio/flac"), "preview": ("mp3", "audio/mpeg")}
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 5987)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in ascii_name)
+    fallback = ascii_name or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def track_name(project: Project) -> str:
+    """The user's file name without its extension, as display data."""
+    stem, dot, extension = project.filename.rpartition(".")
+    return (
+        stem if dot and stem and extension.isalnum() and len(extension) <= 5 else project.filename
+    )
+
+
+def ready_stem_set(project: Project) -> StemSet:
+    if project.status != JobStatus.ready or project.stem_set is None:
+        raise not_ready(f"The project is {project.status.value}; its stems are not ready.")
+    return project.stem_set
+
+
+def _existing(rel: str) -> Path:
+    path = storage.resolve(rel)
+    if not path.is_file():
+        raise not_found("Stem file")
+    return path
+
+
+@router.get(
+    "/stems/{stem}",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "Audio file", "content": {"audio/flac": {}, "audio/mpeg": {}}},
+        206: {"description": "Partial content (Range request)"},
+        416: {"description": "Range not satisfiable"},
+        **error_responses(404, 409),
+    },
+)
+def download_stem(
+    project: ProjectDep,
+    stem: str,
+    variant: Annotated[Literal["master", "preview"], Query()] = "master",
+) -> FileResponse:
+    """One stem: the lossless FLAC master, or the MP3 preview the mixer plays."""
+    stem_set = ready_stem_set(project)
+    if stem not in stem_names(stem_set):
+        raise not_found(f"Stem '{stem}'")
+    extension, media_type = VARIANTS[variant]
+    path = _existing(storage.stem_rel_path(stem_set.directory, stem, extension))
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": content_disposition(
+                f"{track_name(project)} - {stem}.{extension}"
+            )
+        },
+    )
+
+
+class _ZipSink:
+    """A write-only file for zipfile whose bytes are drained by the response generator."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.offset = 0
+
+    def write(self, data: bytes) -> int:
+        self.buffer.extend(data)
+        self.offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
+    """ZIP_STORED (audio does not compress) written as it is sent: no temp file, little memory."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for name, path in files:
+            with path.open("rb") as source, archive.open(name, mode="w", force_zip64=True) as entry:
+                while chunk := source.read(ZIP_CHUNK_BYTES):
+                    entry.write(chunk)
+                    yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()
+
+
+@router.get(
+    "/stems.zip",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "All FLAC masters", "content": {"application/zip": {}}},
+        **error_responses(404, 409),
+    },
+)
+def download_stems_zip(project: ProjectDep) -> StreamingResponse:
+    """Every stem's FLAC master in one zip."""
+    stem_set = ready_stem_set(project)
+    track = track_name(project)
+    files = [
+        (
+            f"{track} - {name}.flac",
+            _existing(storage.stem_rel_path(stem_set.directory, name, "flac")),
+        )
+        for name in stem_names(stem_set)
+    ]
+    # Inside the zip the names are data too: keep them free of path separators.
+    files = [(name.replace("/", "_").replace("\\", "_"), path) for name, path in files]
+    return StreamingResponse(
+        zip_stream(files),
+        media_type="application/zip",
+        headers={"Content-Disposition": content_disposition(f"{track} - stems.zip")},
+    )
+
+
+@router.get("/peaks", response_model=schemas.Peaks, responses=error_responses(404, 409))
+def read_peaks(project: ProjectDep) -> schemas.Peaks:
+    """Waveform overview of every stem: max |sample| per bucket over both channels, 0..1."""
+    stem_set = ready_stem_set(project)
+    path = _existing(f"{stem_set.directory}/peaks.json")
+    return schemas.Peaks.model_validate(json.loads(path.read_text()))

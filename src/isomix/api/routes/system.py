@@ -1,0 +1,85 @@
+"""Public configuration, health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from isomix import schemas
+from isomix.api.deps import SettingsDep
+from isomix.api.options import default_model
+from isomix.config import Settings
+from isomix.db import get_engine
+from isomix.metrics import metrics_of
+
+config_router = APIRouter(prefix="/api/config", tags=["config"])
+router = APIRouter(tags=["system"])
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+@config_router.get("", response_model=schemas.PublicConfig)
+def read_config(settings: SettingsDep) -> schemas.PublicConfig:
+    """Limits the UI checks before uploading, and the model used when none is chosen."""
+    return schemas.PublicConfig(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_duration_seconds=settings.max_duration_seconds,
+        default_model=default_model(settings),
+    )
+
+
+@router.get("/healthz", response_model=schemas.Health)
+def healthz() -> schemas.Health:
+    """The process is alive and answering."""
+    return schemas.Health(status="ok")
+
+
+def _check_database() -> str:
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+def _check_queue(settings: Settings) -> str:
+    if settings.redis_url is None:
+        return "ok (embedded: the queue is the database)"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+@router.get("/readyz", response_model=schemas.Health, responses={503: {"model": schemas.Health}})
+def readyz(settings: SettingsDep) -> JSONResponse:
+    """The database answers and the job queue is reachable; 503 otherwise."""
+    checks = {"database": _check_database(), "queue": _check_queue(settings)}
+    ready = all(value.startswith("ok") for value in checks.values())
+    body = schemas.Health(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: jobs by state, queue length, separation speed, HTTP latency."""
+    registry = metrics_of(request).registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

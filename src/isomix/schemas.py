@@ -1,0 +1,153 @@
+"""Request and response bodies of the HTTP API (the contract in notes/API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MP3_BITRATES = (128, 160, 192, 224, 256, 320)
+DEFAULT_MP3_BITRATE = 192
+DEFAULT_WAV_BIT_DEPTH: Literal[16, 24] = 24
+MIN_GAIN_DB = -60.0
+MAX_GAIN_DB = 12.0
+MAX_SHIFTS = 10
+
+ProjectStatus = Literal["queued", "processing", "ready", "failed", "cancelled", "expired"]
+ExportStatus = Literal["queued", "processing", "ready", "failed"]
+ExportFormat = Literal["mp3", "wav", "flac"]
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    code: str
+
+
+class StemOut(BaseModel):
+    name: str
+    color: str
+    url: str
+    preview_url: str
+
+
+class Project(BaseModel):
+    id: str
+    filename: str
+    status: ProjectStatus
+    progress: float
+    eta_seconds: float | None
+    queue_position: int | None
+    model: str
+    two_stems: str | None
+    shifts: int
+    duration_seconds: float | None
+    error: str | None
+    stems: list[StemOut]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+
+class ProjectList(BaseModel):
+    items: list[Project]
+    total: int
+    limit: int
+    offset: int
+
+
+class UploadForm(BaseModel):
+    """The multipart fields of POST /api/projects (parsed by hand to stream the file)."""
+
+    model_config = ConfigDict(title="Body_projects-create_project")
+
+    file: bytes = Field(json_schema_extra={"format": "binary", "type": "string"})
+    model: str | None = None
+    two_stems: str | None = None
+    shifts: int | None = Field(default=None, ge=0, le=MAX_SHIFTS)
+
+
+class Peaks(BaseModel):
+    duration_seconds: float
+    buckets: int
+    stems: dict[str, list[float]]
+
+
+class StemMix(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    mute: bool = False
+    solo: bool = False
+    pan: float = Field(default=0.0, ge=-1.0, le=1.0)
+
+
+class ExportRequest(BaseModel):
+    """A mix to render. Stems missing from `stems` play at 0 dB, centre, unmuted."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    stems: dict[str, StemMix] = Field(default_factory=dict)
+    master_gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    format: ExportFormat
+    bitrate: int | None = Field(default=None, ge=128, le=320)
+    bit_depth: Literal[16, 24] | None = None
+
+    @field_validator("bitrate")
+    @classmethod
+    def _standard_bitrate(cls, value: int | None) -> int | None:
+        if value is not None and value not in MP3_BITRATES:
+            allowed = ", ".join(str(rate) for rate in MP3_BITRATES)
+            raise ValueError(f"bitrate must be one of {allowed} kbps")
+        return value
+
+    @model_validator(mode="after")
+    def _format_fields(self) -> ExportRequest:
+        # Fields of another format are ignored, not stored; the chosen format gets its default.
+        if self.format == "mp3":
+            self.bitrate = self.bitrate or DEFAULT_MP3_BITRATE
+            self.bit_depth = None
+        elif self.format == "wav":
+            self.bit_depth = self.bit_depth or DEFAULT_WAV_BIT_DEPTH
+            self.bitrate = None
+        else:
+            self.bitrate = None
+            self.bit_depth = None
+        return self
+
+
+class Export(BaseModel):
+    id: str
+    project_id: str
+    status: ExportStatus
+    progress: float
+    format: ExportFormat
+    bitrate: int | None
+    bit_depth: int | None
+    error: str | None
+    download_url: str | None
+    created_at: datetime
+
+
+class ModelInfo(BaseModel):
+    name: str
+    description: str
+    stems: list[str]
+    installed: bool
+    default: bool
+    quality_sdr_db: float | None
+    speed_rtf: float | None
+    size_mb: float | None
+    low_quality: bool
+    install_hint: str
+
+
+class PublicConfig(BaseModel):
+    max_upload_bytes: int
+    max_duration_seconds: float
+    default_model: str
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,195 @@
+"""Every refused upload answers its status and code, and leaves nothing on disk or in the DB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import SetEnv, files_under, row_counts, upload, wav_bytes
+
+
+def assert_nothing_left(data_dir: Path) -> None:
+    assert files_under(data_dir / "projects") == []
+    assert row_counts() == {"projects": 0, "stem_sets": 0, "exports": 0}
+
+
+def id3_hls_polyglot(secret: Path) -> bytes:
+    """An ID3 tag (so magic-byte sniffers say audio/mpeg) followed by an HLS playlist that
+    points at another file on disk."""
+    playlist = (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+        f"#EXTINF:10.0,\n{secret}\n#EXTINF:10.0,\nfile:{secret}\n#EXT-X-ENDLIST\n"
+    ).encode()
+    return b"ID3\x04\x00\x00\x00\x00\x00\x00" + playlist
+
+
+def refused(
+    client: TestClient, content: bytes, status: int, code: str, data_dir: Path, **fields: str
+) -> dict[str, object]:
+    got_status, body = upload(client, content, **fields)
+    assert (got_status, body.get("code")) == (status, code), body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert_nothing_left(data_dir)
+    return body
+
+
+def test_not_audio_is_415(client: TestClient, data_dir: Path) -> None:
+    refused(client, b"%PDF-1.7\n" + b"x" * 5000, 415, "unsupported_media", data_dir)
+    refused(client, b"just some text, not a song\n" * 100, 415, "unsupported_media", data_dir)
+
+
+def test_id3_hls_polyglot_is_415_and_reads_no_other_file(
+    client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(wav_bytes(1.0))
+    refused(client, id3_hls_polyglot(secret), 415, "unsupported_media", data_dir)
+
+
+def test_truncated_audio_is_422(client: TestClient, data_dir: Path, song: bytes) -> None:
+    # The WAV header alone: it promises 2.5 s of samples and holds none.
+    refused(client, song[:44], 422, "corrupt_audio", data_dir)
+
+
+def test_corrupt_audio_is_422(client: TestClient, data_dir: Path) -> None:
+    # FLAC magic followed by garbage: an allowed container that does not decode.
+    refused(client, b"fLaC" + bytes(range(256)) * 20, 422, "corrupt_audio", data_dir)
+
+
+def test_empty_file_is_refused(client: TestClient, data_dir: Path) -> None:
+    status, body = upload(client, b"")
+    assert status in (415, 422) and body["code"] in ("unsupported_media", "corrupt_audio")
+    assert_nothing_left(data_dir)
+
+
+def test_too_long_is_422(client: TestClient, data_dir: Path, song: bytes, set_env: SetEnv) -> None:
+    set_env(max_duration_seconds=1.0)
+    body = refused(client, song, 422, "too_long", data_dir)
+    assert "limit" in str(body["detail"])
+
+
+def test_too_large_is_413_by_content_length(
+    client: TestClient, data_dir: Path, song: bytes, set_env: SetEnv
+) -> None:
+    set_env(max_upload_bytes=1000)
+    refused(client, song, 413, "too_large", data_dir)
+
+
+def test_too_large_is_413_while_streaming_without_content_length(
+    client: TestClient, data_dir: Path, set_env: SetEnv
+) -> None:
+    limit = 200_000
+    set_env(max_upload_bytes=limit)
+    boundary = "isomix-test-boundary"
+    sent: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="big.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode()
+        chunk = b"\0" * 65536
+        for _ in range(64):  # 4 MiB, far past the limit
+            sent.append(len(chunk))
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post(
+        "/api/projects",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "too_large"
+    assert_nothing_left(data_dir)
+
+
+def test_just_under_the_limit_is_accepted(
+    client: TestClient, data_dir: Path, song: bytes, set_env: SetEnv
+) -> None:
+    set_env(max_upload_bytes=len(song))
+    status, body = upload(client, song, model="demucs_unittest")
+    assert status == 202, body
+
+
+def test_known_model_not_installed_is_409_with_install_hint(
+    client: TestClient, data_dir: Path, song: bytes
+) -> None:
+    body = refused(client, song, 409, "model_not_installed", data_dir, model="htdemucs_ft")
+    assert "isomix models pull htdemucs_ft" in str(body["detail"])
+
+
+def test_unknown_model_is_422(client: TestClient, data_dir: Path, song: bytes) -> None:
+    refused(client, song, 422, "invalid_options", data_dir, model="no_such_model")
+
+
+@pytest.mark.parametrize("two_stems", ["guitar", "no_vocals", "VOCALS"])
+def test_bad_two_stems_is_422(
+    client: TestClient, data_dir: Path, song: bytes, two_stems: str
+) -> None:
+    refused(
+        client, song, 422, "invalid_options", data_dir, model="demucs_unittest", two_stems=two_stems
+    )
+
+
+@pytest.mark.parametrize("shifts", ["-1", "11", "two", "1.5"])
+def test_bad_shifts_is_422(client: TestClient, data_dir: Path, song: bytes, shifts: str) -> None:
+    refused(client, song, 422, "invalid_options", data_dir, model="demucs_unittest", shifts=shifts)
+
+
+def test_options_after_the_file_are_checked_too(client: TestClient, data_dir: Path) -> None:
+    boundary = "b0undary"
+    song = wav_bytes(1.0)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        ).encode()
+        + song
+        + (
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n'
+            f"htdemucs_6s\r\n--{boundary}--\r\n"
+        ).encode()
+    )
+    response = client.post(
+        "/api/projects",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 409 and response.json()["code"] == "model_not_installed"
+    assert_nothing_left(data_dir)
+
+
+def test_missing_file_part_is_422(client: TestClient, data_dir: Path) -> None:
+    response = client.post("/api/projects", data={"model": "demucs_unittest"}, files={})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_options"
+    assert_nothing_left(data_dir)
+
+
+def test_unterminated_multipart_body_is_422(client: TestClient, data_dir: Path) -> None:
+    boundary = "cut"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    ).encode() + wav_bytes(1.0)
+    response = client.post(
+        "/api/projects",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 422
+    assert_nothing_left(data_dir)
+
+
+def test_user_file_name_never_reaches_a_path(client: TestClient, data_dir: Path) -> None:
+    status, body = upload(
+        client, wav_bytes(1.0), filename="../../etc/évil.mp3", model="demucs_unittest"
+    )
+    assert status == 202, body
+    assert body["filename"] == "évil.mp3"  # data only; the stored file is named by content
+    stored = files_under(data_dir / "projects")
+    assert [path.name for path in stored] == ["original.wav"]
+    assert stored[0].parent.name == body["id"]
