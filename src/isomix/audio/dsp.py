@@ -1,0 +1,135 @@
+"""Pure audio maths shared by the export renderer and the peaks endpoint.
+
+The mix here must sound exactly like the browser's Web Audio graph (API.md, "Mix semantics"):
+per stem GainNode -> StereoPannerNode -> master GainNode, then a hard clip on export.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatAudio = npt.NDArray[np.float32]
+AnyAudio = npt.NDArray[np.floating[Any]]
+
+
+@dataclass(frozen=True)
+class StemMix:
+    gain_db: float = 0.0
+    mute: bool = False
+    solo: bool = False
+    pan: float = 0.0
+
+
+def db_to_gain(db: float) -> float:
+    return float(10 ** (db / 20))
+
+
+def audible_stems(settings: Mapping[str, StemMix]) -> set[str]:
+    """Solo wins over everything not soloed; mute wins over solo."""
+    any_solo = any(mix.solo for mix in settings.values())
+    return {name for name, mix in settings.items() if (not any_solo or mix.solo) and not mix.mute}
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """(gL, gR) of the Web Audio StereoPannerNode equal-power law."""
+    if not -1.0 <= pan <= 1.0:
+        raise ValueError(f"pan must be within [-1, 1], got {pan}")
+    x = pan + 1 if pan <= 0 else pan
+    return math.cos(x * math.pi / 2), math.sin(x * math.pi / 2)
+
+
+def pan_stereo(audio: AnyAudio, pan: float) -> FloatAudio:
+    """StereoPannerNode on a stereo (2, n) input: a pan moves one side into the other."""
+    _require_stereo(audio)
+    gain_left, gain_right = pan_gains(pan)
+    left, right = audio[0], audio[1]
+    out = np.empty(audio.shape, dtype=np.float32)
+    if pan <= 0:
+        np.multiply(right, gain_left, out=out[0])
+        out[0] += left
+        np.multiply(right, gain_right, out=out[1])
+    else:
+        np.multiply(left, gain_left, out=out[0])
+        np.multiply(left, gain_right, out=out[1])
+        out[1] += right
+    return out
+
+
+def render_mix(
+    stems: Mapping[str, AnyAudio],
+    settings: Mapping[str, StemMix],
+    master_gain_db: float = 0.0,
+) -> FloatAudio:
+    """Sum of the audible stems, each gained then panned, times the master gain, clipped.
+
+    Stems absent from ``settings`` play at 0 dB, centre, unmuted. Stems of different lengths
+    are summed from the start; the mix is as long as the longest stem. Works in place: the
+    output plus one channel of scratch space, whatever the number of stems.
+    """
+    for audio in stems.values():
+        _require_stereo(audio)
+    length = max((audio.shape[1] for audio in stems.values()), default=0)
+    mix = np.zeros((2, length), dtype=np.float32)
+    scratch = np.empty(length, dtype=np.float32)
+    full = {name: settings.get(name, StemMix()) for name in stems}
+    for name in sorted(audible_stems(full)):
+        audio, setting = stems[name], full[name]
+        gain = db_to_gain(setting.gain_db)
+        gain_left, gain_right = pan_gains(setting.pan)
+        n = audio.shape[1]
+        buffer = scratch[:n]
+        left, right = mix[0, :n], mix[1, :n]
+        if setting.pan <= 0:
+            _add_scaled(left, audio[0], gain, buffer)
+            _add_scaled(left, audio[1], gain * gain_left, buffer)
+            _add_scaled(right, audio[1], gain * gain_right, buffer)
+        else:
+            _add_scaled(left, audio[0], gain * gain_left, buffer)
+            _add_scaled(right, audio[0], gain * gain_right, buffer)
+            _add_scaled(right, audio[1], gain, buffer)
+    mix *= np.float32(db_to_gain(master_gain_db))
+    np.clip(mix, -1.0, 1.0, out=mix)
+    return mix
+
+
+def compute_peaks(audio: AnyAudio, buckets: int) -> list[float]:
+    """Max |sample| over both channels in each of ``buckets`` equal slices, 4 decimals.
+
+    With fewer samples than buckets, each bucket shows the sample under it.
+    """
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, got {buckets}")
+    if audio.ndim != 2:
+        raise ValueError(f"Expected audio of shape (channels, samples), got {audio.shape}")
+    n = audio.shape[1]
+    if n == 0 or audio.shape[0] == 0:
+        return [0.0] * buckets
+    starts = (np.arange(buckets, dtype=np.int64) * n) // buckets
+    if n >= buckets:
+        # reduceat on max and min avoids materialising |audio| (a 20-minute song is 200 MB).
+        per_channel = [
+            np.maximum(np.maximum.reduceat(row, starts), -np.minimum.reduceat(row, starts))
+            for row in audio
+        ]
+        peaks = np.max(np.stack(per_channel), axis=0)
+    else:
+        peaks = np.max(np.abs(audio[:, starts]), axis=0)
+    return [round(float(value), 4) for value in peaks]
+
+
+def _add_scaled(target: FloatAudio, source: AnyAudio, factor: float, scratch: FloatAudio) -> None:
+    if factor == 0.0:
+        return
+    np.multiply(source, np.float32(factor), out=scratch, casting="unsafe")
+    target += scratch
+
+
+def _require_stereo(audio: AnyAudio) -> None:
+    if audio.ndim != 2 or audio.shape[0] != 2:
+        raise ValueError(f"Expected stereo audio of shape (2, samples), got {audio.shape}")
