@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 import zipfile
 from collections.abc import Iterator
@@ -118,7 +119,8 @@ def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
     sink = _ZipSink()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for name, path in files:
-            with path.open("rb") as source, archive.open(name, mode="w", force_zip64=True) as entry:
+            info = zipfile.ZipInfo(name, date_time=time.localtime(path.stat().st_mtime)[:6])
+            with path.open("rb") as source, archive.open(info, mode="w", force_zip64=True) as entry:
                 while chunk := source.read(ZIP_CHUNK_BYTES):
                     entry.write(chunk)
                     yield sink.drain()

@@ -45,8 +45,12 @@ def _check_database() -> str:
     return "ok"
 
 
-def _check_queue(settings: Settings) -> str:
+def _check_queue(settings: Settings, request: Request) -> str:
     if settings.redis_url is None:
+        # `isomix serve` hands its worker to the app; a bare app (tests) has none to check.
+        worker = getattr(request.app.state, "embedded_worker", None)
+        if worker is not None and not worker.is_alive():
+            return "error: the embedded worker process is not running"
         return "ok (embedded: the queue is the database)"
     try:
         import redis
@@ -66,9 +70,9 @@ def _check_queue(settings: Settings) -> str:
 
 
 @router.get("/readyz", response_model=schemas.Health, responses={503: {"model": schemas.Health}})
-def readyz(settings: SettingsDep) -> JSONResponse:
+def readyz(settings: SettingsDep, request: Request) -> JSONResponse:
     """The database answers and the job queue is reachable; 503 otherwise."""
-    checks = {"database": _check_database(), "queue": _check_queue(settings)}
+    checks = {"database": _check_database(), "queue": _check_queue(settings, request)}
     ready = all(value.startswith("ok") for value in checks.values())
     body = schemas.Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
