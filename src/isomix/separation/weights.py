@@ -1,7 +1,7 @@
 """Reading Demucs weight files and bag definitions into models.
 
-This module imports torch and demucs at module level: import it lazily (inside functions) from
-anything the web API may import. The file formats are demucs 4.1.0's own:
+Torch and demucs are imported inside the functions that load weights; reading bag files and
+hashing stay light. The file formats are demucs 4.1.0's own:
 
 - `<sig>.th`: `demucs.states.serialize_model` package (klass, args, kwargs, state) saved with
   torch.save; `<sig>-<sha256 prefix>.th` names carry a checksum, as in demucs' LocalRepo.
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 WEIGHT_SUFFIXES = (".safetensors", ".th")
@@ -113,6 +112,8 @@ def _check_name_checksum(path: Path) -> None:
 
 
 def _unsafe_globals(path: Path) -> list[str]:
+    import torch
+
     allowed = MODEL_CLASSES | {"fractions.Fraction"}
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -129,6 +130,7 @@ def _check_class(qualified_name: str, path: Path) -> None:
 
 
 def _load_th(path: Path) -> Any:
+    import torch
     from demucs.demucs import Demucs
     from demucs.hdemucs import HDemucs
     from demucs.htdemucs import HTDemucs
@@ -143,10 +145,11 @@ def _load_th(path: Path) -> Any:
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):
             raise WeightFileError(f"{path.name} is not a torch file: {error}") from error
+        unsafe = _unsafe_globals(path)
+        named = f" ({', '.join(unsafe)})" if unsafe else ""
         raise WeightFileError(
-            f"{path.name} holds objects other than a Demucs model "
-            f"({', '.join(_unsafe_globals(path)) or 'unknown'}); refused, since loading it "
-            "could run code"
+            f"{path.name} holds objects other than a Demucs model{named}; refused, since "
+            "loading it could run code"
         ) from error
     except Exception as error:
         raise WeightFileError(

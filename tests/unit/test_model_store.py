@@ -1,0 +1,386 @@
+"""The model store: import (.th, .safetensors, bag folders), list, load, remove, offline pull."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from demucs.apply import BagOfModels
+from demucs.htdemucs import HTDemucs
+from helpers.models import SMALL_HTDEMUCS_KWARGS, SOURCES, build_small_htdemucs_repo
+from safetensors.torch import save_file
+
+from isomix.separation import catalog, store
+from isomix.separation.base import ModelNotInstalledError
+from isomix.separation.weights import sha256_of
+
+DEMUCS_REMOTE = Path(__import__("demucs").__file__).parent / "remote"
+
+
+def _encode_json(value: Any) -> Any:
+    # What demucs' tools/export_hf.py writes for the init arguments (see demucs.hf._decode_json).
+    if isinstance(value, Fraction):
+        return {"_type": "fraction", "numerator": value.numerator, "denominator": value.denominator}
+    if isinstance(value, dict):
+        return {key: _encode_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode_json(item) for item in value]
+    return value
+
+
+def write_hub_safetensors(path: Path, *, seed: int = 0) -> HTDemucs:
+    """A small HTDemucs saved in the hub format: state tensors + klass/args/kwargs metadata."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = HTDemucs(sources=list(SOURCES), **SMALL_HTDEMUCS_KWARGS)
+    args, kwargs = model._init_args_kwargs
+    tensors = {key: value.contiguous() for key, value in model.state_dict().items()}
+    metadata = {
+        "klass": "demucs.htdemucs.HTDemucs",
+        "args": json.dumps(_encode_json(list(args))),
+        "kwargs": json.dumps(_encode_json(kwargs)),
+    }
+    save_file(tensors, str(path), metadata=metadata)
+    return model
+
+
+def models_dir() -> Path:
+    from isomix.config import get_settings
+
+    return get_settings().models_dir
+
+
+def installed_names(**kwargs: Any) -> list[str]:
+    return [model.name for model in store.installed_models(**kwargs)]
+
+
+def test_catalog_signatures_are_the_ones_demucs_uses() -> None:
+    for entry in catalog.CATALOG.values():
+        if entry.builtin:
+            assert entry.hub_repo is None
+            continue
+        bag = yaml.safe_load((DEMUCS_REMOTE / f"{entry.name}.yaml").read_text())
+        assert tuple(bag["models"]) == entry.signatures
+        assert entry.hub_repo == f"adefossez/{catalog.hub_repo_name(entry.name)}"
+    assert catalog.CATALOG["htdemucs_ft"].hub_repo == "adefossez/HTDemucs-ft"
+
+
+def test_builtins_are_always_installed_and_the_test_model_hidden() -> None:
+    assert store.is_installed("classic")
+    assert store.is_installed("demucs_unittest")
+    assert installed_names() == ["classic"]
+    assert installed_names(include_hidden=True) == ["classic", "demucs_unittest"]
+    assert not store.is_installed("htdemucs")
+
+
+def test_import_th_installs_lists_and_loads(tmp_path: Path) -> None:
+    source = build_small_htdemucs_repo(tmp_path / "src", "small")
+    model = store.import_model(source)
+
+    assert model.name == "small"
+    assert model.source == "imported"
+    assert model.sources == tuple(SOURCES)
+    assert model.sample_rate == 44100
+    folder = models_dir() / "small"
+    assert model.path == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "small.th", "small.yaml"]
+    assert yaml.safe_load((folder / "small.yaml").read_text()) == {"models": ["small"]}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"]["small.th"] == sha256_of(source)
+    assert manifest["size_bytes"] == sum(
+        (folder / name).stat().st_size for name in ("small.th", "small.yaml")
+    )
+    assert "small" in installed_names()
+    assert store.is_installed("small")
+
+    loaded = store.load_model("small")
+    assert isinstance(loaded, BagOfModels)
+    assert list(loaded.sources) == SOURCES
+    assert not loaded.training
+    original = torch.load(source, weights_only=False)["state"]
+    member_state = loaded.models[0].state_dict()
+    assert torch.equal(
+        member_state["freq_emb.embedding.weight"].half(), original["freq_emb.embedding.weight"]
+    )
+
+
+def test_import_with_name_and_demucs_checksummed_file_name(tmp_path: Path) -> None:
+    plain = build_small_htdemucs_repo(tmp_path, "plain")
+    named = tmp_path / f"955717e8-{sha256_of(plain)[:8]}.th"
+    plain.rename(named)
+
+    model = store.import_model(named, "mine")
+
+    assert model.name == "mine"
+    bag = yaml.safe_load((models_dir() / "mine" / "mine.yaml").read_text())
+    assert bag == {"models": ["955717e8"]}
+    assert isinstance(store.load_model("mine"), BagOfModels)
+
+
+def test_a_checksum_that_does_not_match_the_name_is_refused(tmp_path: Path) -> None:
+    plain = build_small_htdemucs_repo(tmp_path, "plain")
+    damaged = plain.rename(tmp_path / "955717e8-00000000.th")
+
+    with pytest.raises(store.ModelImportError, match="checksum mismatch"):
+        store.import_model(damaged, "damaged")
+    assert not store.is_installed("damaged")
+
+
+def test_import_safetensors_in_hub_format(tmp_path: Path) -> None:
+    path = tmp_path / "hubmodel.safetensors"
+    original = write_hub_safetensors(path, seed=3)
+
+    model = store.import_model(path)
+
+    assert model.name == "hubmodel"
+    assert model.sources == tuple(SOURCES)
+    loaded = store.load_model("hubmodel")
+    member = loaded.models[0]
+    assert isinstance(member, HTDemucs)
+    assert member.segment == Fraction(2)
+    for key, value in original.state_dict().items():
+        assert torch.equal(member.state_dict()[key], value), key
+
+
+def test_import_folder_with_bag_yaml_keeps_weights_and_segment(tmp_path: Path) -> None:
+    folder = tmp_path / "download"
+    build_small_htdemucs_repo(folder, "aaaa1111", seed=1)
+    write_hub_safetensors(folder / "bbbb2222.safetensors", seed=2)
+    weights = [[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]
+    bag = {"models": ["aaaa1111", "bbbb2222"], "weights": weights, "segment": 1.5}
+    (folder / "duo.yaml").write_text(yaml.safe_dump(bag))
+
+    model = store.import_model(folder)
+
+    assert model.name == "duo"
+    files = sorted(p.name for p in (models_dir() / "duo").iterdir())
+    assert files == ["aaaa1111.th", "bbbb2222.safetensors", "duo.yaml", "manifest.json"]
+    loaded = store.load_model("duo")
+    assert len(loaded.models) == 2
+    assert loaded.weights == weights
+    assert all(member.segment == 1.5 for member in loaded.models)
+
+
+def test_import_a_bag_yaml_file_directly(tmp_path: Path) -> None:
+    build_small_htdemucs_repo(tmp_path, "cccc3333")
+    (tmp_path / "single.yaml").write_text("models: ['cccc3333']\n")
+
+    assert store.import_model(tmp_path / "single.yaml", "renamed").name == "renamed"
+    assert (models_dir() / "renamed" / "renamed.yaml").is_file()
+
+
+def test_refuses_a_duplicate_unless_forced(tmp_path: Path) -> None:
+    first = build_small_htdemucs_repo(tmp_path / "one", "dup", seed=1)
+    second = build_small_htdemucs_repo(tmp_path / "two", "dup", seed=2)
+    store.import_model(first)
+
+    with pytest.raises(store.ModelExistsError, match="already installed; add --force"):
+        store.import_model(second)
+    assert store.get_installed("dup").files["dup.th"] == sha256_of(first)  # type: ignore[union-attr]
+
+    replaced = store.import_model(second, force=True)
+    assert replaced.files["dup.th"] == sha256_of(second)
+    assert sorted(p.name for p in models_dir().iterdir()) == ["dup"]  # no staging left behind
+
+
+def _nothing_installed() -> bool:
+    root = models_dir()
+    return not root.exists() or list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("junk.th", b"this is not a model" * 50, "not a Demucs model file"),
+        ("junk.safetensors", b"\x00" * 300, "not a safetensors file"),
+        ("empty.th", b"", "not a Demucs model file"),
+    ],
+)
+def test_garbage_files_are_refused_and_nothing_is_installed(
+    tmp_path: Path, filename: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / filename
+    path.write_bytes(content)
+
+    with pytest.raises(store.ModelImportError, match=message):
+        store.import_model(path)
+    assert _nothing_installed()
+
+
+def test_safetensors_without_demucs_metadata_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plain.safetensors"
+    save_file({"weight": torch.zeros(3)}, str(path))
+
+    with pytest.raises(store.ModelImportError, match="without Demucs metadata"):
+        store.import_model(path)
+    assert _nothing_installed()
+
+
+def test_safetensors_naming_another_class_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.safetensors"
+    metadata = {"klass": "os.system", "args": json.dumps(["touch pwned"]), "kwargs": "{}"}
+    save_file({"weight": torch.zeros(3)}, str(path), metadata=metadata)
+
+    with pytest.raises(store.ModelImportError, match="not a Demucs model"):
+        store.import_model(path)
+    assert _nothing_installed()
+
+
+class _Payload:
+    """Unpickling this would create a marker file: a .th must never be able to run code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize(
+    ("protocol", "message"),
+    [(2, r"other than a Demucs model \(.*pathlib.*\); refused"), (5, "refused")],
+)
+def test_a_th_pickle_that_would_run_code_is_refused_unrun(
+    tmp_path: Path, protocol: int, message: str
+) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.th"
+    package = {"klass": _Payload(marker), "args": [], "kwargs": {}, "state": {}}
+    torch.save(package, path, pickle_protocol=protocol)
+
+    with pytest.raises(store.ModelImportError, match=message):
+        store.import_model(path)
+    assert not marker.exists()
+    assert _nothing_installed()
+
+
+def test_a_bag_with_a_missing_member_is_refused(tmp_path: Path) -> None:
+    build_small_htdemucs_repo(tmp_path, "present")
+    (tmp_path / "half.yaml").write_text("models: ['present', 'absent']\n")
+
+    with pytest.raises(store.ModelImportError, match="absent"):
+        store.import_model(tmp_path)
+    assert _nothing_installed()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "classic", "demucs_unittest"])
+def test_bad_or_reserved_names_are_refused(tmp_path: Path, name: str) -> None:
+    source = build_small_htdemucs_repo(tmp_path, "ok")
+
+    with pytest.raises(store.ModelImportError, match="name"):
+        store.import_model(source, name)
+    assert not (models_dir().parent / "escape").exists()
+    assert _nothing_installed()
+
+
+def test_remove(tmp_path: Path) -> None:
+    store.import_model(build_small_htdemucs_repo(tmp_path, "gone"))
+
+    store.remove_model("gone")
+
+    assert not store.is_installed("gone")
+    assert list(models_dir().iterdir()) == []
+    with pytest.raises(ModelNotInstalledError):
+        store.remove_model("gone")
+    with pytest.raises(store.ModelStoreError, match="built in"):
+        store.remove_model("classic")
+
+
+def test_loading_a_missing_model_names_both_ways_to_install_it() -> None:
+    with pytest.raises(ModelNotInstalledError) as known:
+        store.load_model("htdemucs")
+    assert "isomix models pull htdemucs" in str(known.value)
+    assert "isomix models import PATH --name htdemucs" in str(known.value)
+
+    with pytest.raises(ModelNotInstalledError) as unknown:
+        store.load_model("nosuchmodel")
+    assert "Unknown model 'nosuchmodel'" in str(unknown.value)
+    assert "isomix models import PATH --name nosuchmodel" in str(unknown.value)
+
+
+def test_a_hand_placed_model_folder_loads_and_gets_a_manifest(tmp_path: Path) -> None:
+    from helpers.models import install_model
+
+    member = build_small_htdemucs_repo(tmp_path, "eeee5555")
+    install_model(models_dir(), "byhand", [member])
+
+    assert store.is_installed("byhand")
+    assert store.get_installed("byhand").source == "manual"  # type: ignore[union-attr]
+    assert isinstance(store.load_model("byhand"), BagOfModels)
+    manifest = json.loads((models_dir() / "byhand" / "manifest.json").read_text())
+    assert manifest["sources"] == SOURCES
+    assert manifest["files"]["eeee5555.th"] == sha256_of(member)
+
+
+def test_demucs_unittest_loads_the_same_weights_every_time() -> None:
+    first = store.load_model("demucs_unittest")
+    second = store.load_model("demucs_unittest")
+    for (key, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+
+
+def _run(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_store_and_catalog_import_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from isomix.separation import store, catalog\n"
+        "store.installed_models(); store.is_installed('htdemucs')\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'demucs' not in sys.modules, 'demucs imported'\n"
+    )
+    result = _run(code, {})
+    assert result.returncode == 0, result.stderr
+
+
+PULL = (
+    "import sys\n"
+    "from isomix.separation import store\n"
+    "try:\n"
+    "    store.pull_model('htdemucs', progress=False)\n"
+    "except store.PullError as error:\n"
+    "    print(error)\n"
+    "    # Failing takes no torch import either: the answer comes at once.\n"
+    "    raise SystemExit(4 if 'torch' in sys.modules else 3)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"HF_HUB_OFFLINE": "1"},
+        # Nothing listens on port 9 (discard): as good as no network, without a network.
+        {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"},
+    ],
+    ids=["HF_HUB_OFFLINE", "unreachable-endpoint"],
+)
+def test_offline_pull_fails_fast_with_the_import_hint(
+    tmp_path: Path, network: dict[str, str]
+) -> None:
+    # The timeout guards against the hub client's retry loop (about 25 s), not a benchmark.
+    result = _run(PULL, {"HF_HOME": str(tmp_path / "hf"), **network}, timeout=20)
+
+    assert result.returncode == 3, result.stderr
+    message = result.stdout
+    assert "could not reach the model hub" in message
+    assert "adefossez/HTDemucs/resolve/main/htdemucs.yaml" in message
+    assert "adefossez/HTDemucs/resolve/main/955717e8.safetensors" in message
+    assert "isomix models import FOLDER --name htdemucs" in message
+    assert not store.is_installed("htdemucs")
+    assert _nothing_installed()
