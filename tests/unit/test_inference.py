@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from demucs.states import load_model
 from helpers.models import build_small_htdemucs_repo
 
 from isomix.separation import inference
-from isomix.separation.demucs_engine import build_unittest_model
+from isomix.separation.store import load_model as load_installed_model
 
 SAMPLE_RATE = 44100
 
@@ -105,7 +106,7 @@ def test_segment_override_matches_demucs(small_htdemucs: torch.nn.Module) -> Non
 
 def test_hdemucs_without_fixed_segment_matches_demucs() -> None:
     # demucs_unittest is an HDemucs: no training length, segments are fed as they are.
-    model = build_unittest_model().eval()
+    model = load_installed_model("demucs_unittest")
     mix = _mix(1.0)
     expected = _reference(model, mix, shifts=0, segment=0.3)
     ours = inference.apply_model(model, mix, shifts=0, segment=0.3, batch_size=4)
@@ -117,7 +118,7 @@ def test_progress_counts_every_segment_of_every_shift(small_htdemucs: torch.nn.M
     inference.apply_model(small_htdemucs, _mix(3.0), shifts=2, progress=seen.append)
     assert seen[0] == 0.0
     assert seen[-1] == 1.0
-    assert all(a < b for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(seen))
     # 3 s + up to 0.5 s of shift padding over a 1.5 s stride: 3 segments per shift.
     assert len(seen) - 1 == 6
 

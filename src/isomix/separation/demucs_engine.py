@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import yaml
-from demucs.apply import BagOfModels
-from demucs.hdemucs import HDemucs
 from demucs.htdemucs import HTDemucs
 
 from isomix.separation import inference
 from isomix.separation.base import (
     AudioArray,
-    ModelNotInstalledError,
     ProgressCallback,
     SeparationOptions,
 )
 from isomix.separation.inference import Model
-
-UNITTEST_MODEL = "demucs_unittest"
-UNITTEST_SOURCES = ("drums", "bass", "other", "vocals")
 
 # Segments per forward pass. Measured on 2 CPU cores with an htdemucs-sized model
 # (bench/separate.py): see DEFAULT_BATCH_SIZE's note in the report; 1 keeps memory lowest.
@@ -140,68 +130,9 @@ class DemucsEngine:
         return wav
 
 
-def build_unittest_model() -> Model:
-    """demucs' `demucs_unittest` (a tiny HDemucs with random weights), seeded so that every
-    process gets the same weights and the same stems."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = HDemucs(channels=4, sources=list(UNITTEST_SOURCES))
-    return model
-
-
-def load_installed_model(name: str, models_dir: Path) -> Model:
-    """Load `<models_dir>/<name>/<name>.yaml` (demucs bag format) and its member weights.
-
-    Used until `isomix.separation.store.load_model` exists; same layout.
-    """
-    directory = models_dir / name
-    bag_file = directory / f"{name}.yaml"
-    if not bag_file.is_file():
-        raise ModelNotInstalledError(name, known=_is_known(name))
-    with bag_file.open() as file:
-        bag: dict[str, Any] = yaml.safe_load(file) or {}
-    signatures: Sequence[str] = bag.get("models") or []
-    if not signatures:
-        raise ModelNotInstalledError(name, known=_is_known(name))
-    members = [_load_member(directory, str(signature), name) for signature in signatures]
-    return BagOfModels(members, bag.get("weights"), bag.get("segment"))
-
-
-def _load_member(directory: Path, signature: str, name: str) -> Model:
-    from demucs.states import load_model
-
-    safetensors_file = directory / f"{signature}.safetensors"
-    if safetensors_file.is_file():
-        from demucs.hf import load_safetensors_model
-
-        model: Model = load_safetensors_model(safetensors_file)
-        return model
-    candidates = [directory / f"{signature}.th", *sorted(directory.glob(f"{signature}-*.th"))]
-    for candidate in candidates:
-        if candidate.is_file():
-            return load_model(candidate)  # type: ignore[no-untyped-call]
-    raise ModelNotInstalledError(name, known=_is_known(name))
-
-
-def _is_known(name: str) -> bool:
-    from isomix.separation.catalog import CATALOG
-
-    return name in CATALOG
-
-
 def load_model(name: str, models_dir: Path) -> Model:
-    """The model called `name`: the built-in test model, or one installed under `models_dir`."""
-    if name == UNITTEST_MODEL:
-        return build_unittest_model()
-    try:
-        # Written by the model-store work; imported by name so this builds before it lands.
-        store = importlib.import_module("isomix.separation.store")
-    except ModuleNotFoundError as error:
-        if error.name != "isomix.separation.store":
-            raise
-        return load_installed_model(name, models_dir)
-    loader = getattr(store, "load_model", None)
-    if loader is None:
-        return load_installed_model(name, models_dir)
-    model: Model = loader(name, models_dir)
-    return model
+    """The model called `name` (built-in `demucs_unittest` or installed under `models_dir`),
+    via the model store; raises ModelNotInstalledError when it is not installed."""
+    from isomix.separation import store
+
+    return store.load_model(name, models_dir)

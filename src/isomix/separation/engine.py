@@ -14,7 +14,8 @@ from isomix.separation.base import Engine
 
 CLASSIC_ENGINE = "classic"
 
-_engines: dict[tuple[str, str], Engine] = {}
+# Keyed by (name, device, models_dir): a process that changes data dir (tests) gets fresh ones.
+_engines: dict[tuple[str, str, str], Engine] = {}
 _lock = threading.Lock()
 _threads_configured = False
 
@@ -57,11 +58,12 @@ def get_engine(name: str, *, device: str = "cpu") -> Engine:
     the device is not there.
     """
     # The classic engine is plain numpy: one instance serves every device.
-    key = (name, "cpu") if name == CLASSIC_ENGINE else (name, resolve_device(device))
+    resolved = "cpu" if name == CLASSIC_ENGINE else resolve_device(device)
+    key = (name, resolved, str(get_settings().models_dir))
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _load(name, key[1])
+            engine = _load(name, resolved)
             _engines[key] = engine
         return engine
 
