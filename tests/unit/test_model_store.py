@@ -246,7 +246,11 @@ class _Payload:
 
 @pytest.mark.parametrize(
     ("protocol", "message"),
-    [(2, r"other than a Demucs model \(.*pathlib.*\); refused"), (5, "refused")],
+    [
+        (2, r"other than a Demucs model \(.*pathlib.*\); refused"),
+        # torch cannot list what a protocol 5 pickle names; it is refused all the same.
+        (5, "not a Demucs model file"),
+    ],
 )
 def test_a_th_pickle_that_would_run_code_is_refused_unrun(
     tmp_path: Path, protocol: int, message: str

@@ -143,13 +143,14 @@ def _load_th(path: Path) -> Any:
         with torch.serialization.safe_globals(allowed):
             package = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):
-            raise WeightFileError(f"{path.name} is not a torch file: {error}") from error
-        unsafe = _unsafe_globals(path)
-        named = f" ({', '.join(unsafe)})" if unsafe else ""
+        unsafe = _unsafe_globals(path) if "Weights only load failed" in str(error) else []
+        if not unsafe:
+            raise WeightFileError(
+                f"{path.name} is not a Demucs model file (.th from demucs' serialize_model)"
+            ) from error
         raise WeightFileError(
-            f"{path.name} holds objects other than a Demucs model{named}; refused, since "
-            "loading it could run code"
+            f"{path.name} holds objects other than a Demucs model ({', '.join(unsafe)}); "
+            "refused, since loading it could run code"
         ) from error
     except Exception as error:
         raise WeightFileError(

@@ -1,0 +1,151 @@
+"""`isomix models list|import|remove|pull` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.models import build_small_htdemucs_repo
+
+from isomix.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["models", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rows(listing: str) -> dict[str, list[str]]:
+    table = listing.split("\n\n")[0].splitlines()[1:]
+    return {line.split()[0]: line.split() for line in table}
+
+
+def test_list_shows_the_catalog_with_installed_state_and_quality(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "list")
+
+    assert code == 0, err
+    table = rows(out)
+    assert list(table) == ["htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx_extra", "classic"]
+    assert table["htdemucs"][1:4] == ["drums,bass,other,vocals", "~84", "MB"]
+    assert table["htdemucs"][4] == "no"
+    assert table["htdemucs_ft"][5] == "9.00"
+    assert table["htdemucs_6s"][1] == "drums,bass,other,vocals,guitar,piano"
+    assert table["classic"][-2:] == ["low", "quality"]
+    assert "yes" in table["classic"]
+
+
+def test_list_all_shows_the_test_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list", "--all")
+
+    assert code == 0
+    assert "demucs_unittest" in rows(out)
+
+
+def test_import_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = build_small_htdemucs_repo(tmp_path, "small")
+
+    code, out, err = run(capsys, "import", str(weights), "--name", "htdemucs")
+    assert code == 0, err
+    assert out.startswith("Imported htdemucs: 4 stems (drums, bass, other, vocals)")
+
+    table = rows(run(capsys, "list")[1])
+    assert table["htdemucs"][4] == "yes"
+    assert table["htdemucs"][3] == "KB"  # the real size now, not the catalog's estimate
+
+    code, _, err = run(capsys, "import", str(weights), "--name", "htdemucs")
+    assert code == 1
+    assert err == "error: Model 'htdemucs' is already installed; add --force to replace it\n"
+    assert run(capsys, "import", str(weights), "--name", "htdemucs", "--force")[0] == 0
+
+    code, out, _ = run(capsys, "remove", "htdemucs")
+    assert (code, out) == (0, "Removed htdemucs.\n")
+    assert rows(run(capsys, "list")[1])["htdemucs"][4] == "no"
+
+
+def test_an_imported_model_unknown_to_the_catalog_is_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "import", str(build_small_htdemucs_repo(tmp_path, "mine")))
+
+    table = rows(run(capsys, "list")[1])
+
+    assert table["mine"][1] == "drums,bass,other,vocals"
+    assert table["mine"][-1] == "imported"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("import", "/nonexistent/model.th"), "error: /nonexistent/model.th: no such file"),
+        (("remove", "htdemucs"), "error: Model 'htdemucs' is not installed."),
+        (("remove", "classic"), "error: 'classic' is built in and cannot be removed"),
+        (("pull", "nosuchmodel"), "error: Unknown model 'nosuchmodel'. Models on the hub: "),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+
+    assert code == 1
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+    assert out == ""
+
+
+def test_importing_garbage_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "model.th"
+    garbage.write_bytes(b"\x80not a pickle at all" * 10)
+
+    code, _, err = run(capsys, "import", str(garbage))
+
+    assert code == 1
+    assert err.startswith("error: model.th is not a ")
+    assert "model" not in rows(run(capsys, "list")[1])
+
+
+def test_pull_of_a_builtin_model_has_nothing_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "pull", "classic") == (0, "classic is built in; nothing to download.\n", "")
+
+
+def _isomix(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "isomix", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_pull_offline_explains_how_to_import(tmp_path: Path) -> None:
+    result = _isomix(
+        "models", "pull", "htdemucs_6s", env={"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: could not reach the model hub (HF_HUB_OFFLINE is set)")
+    assert "/adefossez/HTDemucs-6s/resolve/main/5c90dfd2.safetensors" in result.stderr
+    assert "isomix models import FOLDER --name htdemucs_6s" in result.stderr
+
+
+def test_models_list_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from isomix.cli import main\n"
+        "assert main(['models', 'list']) == 0\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
