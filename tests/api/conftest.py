@@ -94,3 +94,35 @@ def row_counts() -> dict[str, int]:
             table.__tablename__: session.scalar(select(func.count()).select_from(table)) or 0
             for table in (Project, StemSet, Export)
         }
+
+
+def insert_ready_project(
+    stems: tuple[str, ...] = ("drums", "bass", "other", "vocals"), *, filename: str = "fake.wav"
+) -> str:
+    """A ready project whose stem set exists only as rows (for validation tests, no files)."""
+    from isomix.models import JobStatus, new_id
+
+    with get_sessionmaker()() as session:
+        stem_set = StemSet(
+            id=new_id(),
+            cache_key=f"fake:{new_id()}",
+            directory="stems/fake",
+            stem_names={"names": list(stems)},
+            duration_seconds=1.0,
+            refcount=1,
+        )
+        project = Project(
+            filename=filename,
+            source_path="projects/fake/original.wav",
+            content_sha256="0" * 64,
+            size_bytes=1,
+            container="wav",
+            duration_seconds=1.0,
+            model="demucs_unittest",
+            status=JobStatus.ready,
+            progress=100.0,
+            stem_set=stem_set,
+        )
+        session.add_all([stem_set, project])
+        session.commit()
+        return project.id
