@@ -63,8 +63,15 @@ _PROBE_DECODE_SECONDS: Final = 0.5
 _PROBE_MAX_PACKETS: Final = 64
 _MAX_BAD_PACKETS: Final = 16
 
-# Demuxer options: mov may follow external data references; make sure it does not.
-_DEMUXER_OPTIONS: Final = {"enable_drefs": "0", "use_absolute_path": "0"}
+# Demuxer options. The main input is a Python file object, so FFmpeg needs no protocol at all;
+# a whitelist naming none (and only the pinned demuxer) stops any nested input a demuxer might
+# open with its own context (the concat demuxer does, bypassing io_open). mov must not follow
+# external data references either.
+_DEMUXER_OPTIONS: Final = {
+    "protocol_whitelist": "none",
+    "enable_drefs": "0",
+    "use_absolute_path": "0",
+}
 
 MP3_BITRATES: Final = range(128, 321)
 
@@ -199,40 +206,55 @@ def encode(
 
 @contextmanager
 def _open_pinned(path: Path, demuxer: str) -> Iterator[av.container.InputContainer]:
+    guard = _NestedOpenGuard()
     with path.open("rb") as file:
         try:
             container = av.open(
                 file,
                 mode="r",
                 format=demuxer,
-                options=dict(_DEMUXER_OPTIONS),
-                io_open=_refuse_nested_open,
+                options={**_DEMUXER_OPTIONS, "format_whitelist": demuxer},
+                io_open=guard,
                 # Tags are data from the user: broken UTF-8 must not fail the upload.
                 metadata_errors="replace",
             )
-        except _DECODER_FAILURES as error:
+        except (_NestedOpenRefused, *_DECODER_FAILURES) as error:
+            guard.check(error)
             _raise_corrupt(error)
-        except _NestedOpenRefused as error:
-            raise UnsupportedAudioError(
-                "This file refers to other files; upload the audio itself."
-            ) from error
         try:
             yield container
-        except _NestedOpenRefused as error:
-            raise UnsupportedAudioError(
-                "This file refers to other files; upload the audio itself."
-            ) from error
+        except (_NestedOpenRefused, AudioError, *_DECODER_FAILURES) as error:
+            guard.check(error)
+            raise
         finally:
             container.close()
+        guard.check(None)
 
 
 class _NestedOpenRefused(Exception):
     pass
 
 
-def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> NoReturn:
-    # No allowed demuxer needs a second file; one that asks is following a reference.
-    raise _NestedOpenRefused(url)
+class _NestedOpenGuard:
+    """``io_open`` for PyAV: refuses every nested open and remembers that one was tried.
+
+    No allowed demuxer needs a second file; one that asks is following a reference. PyAV may
+    swallow the exception raised here and hand FFmpeg a plain I/O error, so the attempt is
+    recorded and turned into a 415 whatever FFmpeg made of it.
+    """
+
+    def __init__(self) -> None:
+        self.attempted: list[str] = []
+
+    def __call__(self, url: str, flags: int, options: dict[str, str]) -> NoReturn:
+        self.attempted.append(url)
+        raise _NestedOpenRefused(url)
+
+    def check(self, error: BaseException | None) -> None:
+        if self.attempted:
+            raise UnsupportedAudioError(
+                "This file refers to other files; upload the audio itself."
+            ) from error
 
 
 def _raise_corrupt(error: Exception) -> NoReturn:
@@ -328,11 +350,15 @@ def _longer_than(declared: float | None, max_seconds: float) -> float | None:
 
 
 def _initial_capacity(declared: float | None, sample_rate: int, limit: int | None) -> int:
+    """Room for the declared duration, so an honest file is decoded without regrowth.
+
+    A header may lie: with a limit, the most it can make us reserve is the limit itself;
+    without one, ten minutes, after which the buffer grows with what really decodes.
+    """
     seconds = _DEFAULT_INITIAL_SECONDS if declared is None else declared + 1.0
-    capacity = math.ceil(min(seconds, _MAX_INITIAL_SECONDS) * sample_rate)
-    if limit is not None:
-        capacity = min(capacity, limit + 1)
-    return max(capacity, 1024)
+    if limit is None:
+        return max(math.ceil(min(seconds, _MAX_INITIAL_SECONDS) * sample_rate), 1024)
+    return max(min(math.ceil(seconds * sample_rate), limit + 1), 1024)
 
 
 # ---------------------------------------------------------------- conversion to stereo
