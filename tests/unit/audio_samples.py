@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -92,3 +93,39 @@ def best_lag(reference: npt.NDArray[np.float32], signal: npt.NDArray[np.float32]
     cross = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(reference, size)), size)
     lag = int(np.argmax(cross))
     return lag if lag < size // 2 else lag - size
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only, unseekable sink: muxers cannot go back to fill in the duration."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, chunk: bytes) -> int:  # type: ignore[override]
+        self.data += bytes(chunk)
+        return len(chunk)
+
+
+def write_streamed_webm(path: Path, audio: Audio, rate: int = 48_000) -> None:
+    """Opus in WebM written as a live stream (like MediaRecorder): no duration in the header."""
+    pipe = _Pipe()
+    with av.open(pipe, mode="w", format="webm") as output:
+        stream = output.add_stream("libopus", rate=rate, layout="stereo")
+        assert isinstance(stream, AudioStream)
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format, layout="stereo", rate=rate, frame_size=960
+        )
+        source = AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio), format="fltp", layout="stereo"
+        )
+        source.sample_rate = rate
+        for frame in resampler.resample(source) + resampler.resample(None):
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    path.write_bytes(bytes(pipe.data))

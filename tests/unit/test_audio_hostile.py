@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import tempfile
@@ -389,13 +390,18 @@ def test_decode_fuzz_after_valid_magic(prefix: bytes, data: bytes) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.binary(min_size=1, max_size=64))
 def test_decode_fuzz_corrupted_real_flac(position: int, patch: bytes) -> None:
+    data = bytearray(_good_flac())
+    start = position % len(data)
+    data[start : start + len(patch)] = patch
+    _fuzz(bytes(data), io.decode)
+
+
+@functools.cache
+def _good_flac() -> bytes:
     with tempfile.TemporaryDirectory() as directory:
         good = Path(directory) / "good.flac"
         io.encode(good, stereo_test_signal(0.3), RATE)
-        data = bytearray(good.read_bytes())
-        start = position % len(data)
-        data[start : start + len(patch)] = patch
-        _fuzz(bytes(data), io.decode)
+        return good.read_bytes()
 
 
 def test_fuzz_prefixes_are_detected_as_intended() -> None:

@@ -14,6 +14,7 @@ from audio_samples import (
     sine,
     stereo_test_signal,
     write_audio,
+    write_streamed_webm,
     write_wav,
 )
 
@@ -443,3 +444,31 @@ def test_failed_encode_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.M
         io.encode(path, stereo_test_signal(0.2), RATE)
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["stem.flac"]
+
+
+def test_streamed_webm_without_duration_is_measured(tmp_path: Path) -> None:
+    path = tmp_path / "recording.webm"
+    write_streamed_webm(path, stereo_test_signal(2.0, 48_000))
+    info = io.probe(path)
+    assert info.duration_seconds == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(io.AudioTooLongError) as caught:
+        io.probe(path, max_seconds=1.0)
+    assert caught.value.duration_seconds is None
+    assert io.decode(path).shape == (2, 2 * RATE)
+
+
+def test_buffer_growth_gives_the_same_samples(tmp_path: Path) -> None:
+    """A header that under-declares forces several regrowths; the samples must not change."""
+    rate = 8_000
+    path = tmp_path / "honest.flac"
+    io.encode(path, sine(440, 70.0, rate, amplitudes=(0.3,)), rate)
+    honest = io.decode(path)
+    data = bytearray(path.read_bytes())
+    packed = int.from_bytes(data[18:26], "big")
+    for declared in (0, 1):  # unknown (starts at 30 s), then "1 sample"
+        data[18:26] = ((packed & ~((1 << 36) - 1)) | declared).to_bytes(8, "big")
+        liar = tmp_path / f"liar{declared}.flac"
+        liar.write_bytes(bytes(data))
+        decoded = io.decode(liar)
+        assert decoded.flags.c_contiguous
+        np.testing.assert_array_equal(decoded, honest)
