@@ -13,6 +13,7 @@ import {
   initialTracks,
   panGains,
   panStereoFrame,
+  peakDisplayScale,
   peaksFromChannels,
   playheadPosition,
   snapDb,
@@ -199,4 +200,10 @@ it("snapDb snaps near unity and rounds", () => {
   expect(snapDb(0.3)).toBe(0);
   expect(snapDb(-6.04)).toBe(-6);
   expect(snapDb(3.46)).toBe(3.5);
+});
+
+it("peakDisplayScale fits the loudest stem, with a floor for silence", () => {
+  expect(peakDisplayScale({ a: [0.1, 0.25], b: [0.5] })).toBe(2);
+  expect(peakDisplayScale({ a: [0, 0] })).toBe(100);
+  expect(peakDisplayScale({ a: [1.5] })).toBe(1);
 });

@@ -185,3 +185,15 @@ export function snapDb(db: number): number {
   if (Math.abs(db) < 0.4) return 0;
   return Math.round(db * 10) / 10;
 }
+
+/**
+ * One display gain for all lanes: the loudest peak of the project fills the lane height, so
+ * quiet songs stay visible while stems keep their levels relative to each other.
+ */
+export function peakDisplayScale(stems: Record<string, ArrayLike<number>>, floor = 0.01): number {
+  let max = 0;
+  for (const peaks of Object.values(stems)) {
+    for (let i = 0; i < peaks.length; i++) if (peaks[i]! > max) max = peaks[i]!;
+  }
+  return 1 / Math.max(floor, Math.min(1, max));
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaText, modelHint, statusText } from "./status";
+import { etaText, formatDurationLimit, modelHint, statusText, withServerDefault } from "./status";
 import type { ModelInfo } from "./types";
 
 const base = { progress: 0, eta_seconds: null, queue_position: null, error: null };
@@ -31,4 +31,18 @@ it("modelHint summarises stems, quality and speed", () => {
   };
   expect(modelHint(m)).toBe("4 stems · 9.0 dB SDR · faster than real time · 80 MB");
   expect(modelHint({ ...m, low_quality: true, speed_rtf: 2, size_mb: null })).toBe("4 stems · low quality · about 2.0× the song's length");
+});
+
+it("formatDurationLimit reads naturally", () => {
+  expect(formatDurationLimit(1800)).toBe("30 minutes");
+  expect(formatDurationLimit(60)).toBe("1 minute");
+  expect(formatDurationLimit(1)).toBe("1 second");
+  expect(formatDurationLimit(2.5)).toBe("2.5 seconds");
+});
+
+it("withServerDefault offers an unlisted default model first", () => {
+  const listed = { name: "htdemucs", description: "", stems: ["a"], installed: false, default: true, quality_sdr_db: null, speed_rtf: null, size_mb: null, low_quality: false, install_hint: "pull" };
+  const out = withServerDefault([listed], "demucs_unittest");
+  expect(out.map((m) => [m.name, m.installed, m.default])).toEqual([["demucs_unittest", true, true], ["htdemucs", false, false]]);
+  expect(withServerDefault([listed], "htdemucs")).toEqual([listed]);
 });

@@ -33,7 +33,7 @@ export function statusText(p: Pick<Project, "status" | "progress" | "eta_seconds
 
 /** "4 stems · best quality · ~0.8× real time" style hint for the model picker. */
 export function modelHint(m: ModelInfo): string {
-  const parts = [`${m.stems.length} stems`];
+  const parts = m.stems.length ? [`${m.stems.length} stems`] : [];
   if (m.low_quality) parts.push("low quality");
   else if (m.quality_sdr_db !== null) parts.push(`${m.quality_sdr_db.toFixed(1)} dB SDR`);
   if (m.speed_rtf !== null) {
@@ -55,4 +55,35 @@ export function coarseStatus(p: Pick<Project, "status" | "progress" | "queue_pos
   if (p.status === "processing") return `separating, ${Math.floor(p.progress / 25) * 25}% done`;
   if (p.status === "queued") return p.queue_position ? `queued, position ${p.queue_position}` : "queued";
   return p.status;
+}
+
+/** "30 minutes", "1 minute", "45 seconds": the upload limit in words. */
+export function formatDurationLimit(seconds: number): string {
+  if (seconds >= 60) {
+    const minutes = Math.round(seconds / 60);
+    return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+  }
+  const s = Math.round(seconds * 10) / 10;
+  return `${s} second${s === 1 ? "" : "s"}`;
+}
+
+/**
+ * The server's default model may be one the catalog does not list (a test model, say); offer
+ * it anyway, first, since the server separates with it when asked.
+ */
+export function withServerDefault(models: ModelInfo[], defaultModel: string): ModelInfo[] {
+  if (!defaultModel || models.some((m) => m.name === defaultModel)) return models;
+  const extra: ModelInfo = {
+    name: defaultModel,
+    description: "This server's default model.",
+    stems: [],
+    installed: true,
+    default: true,
+    quality_sdr_db: null,
+    speed_rtf: null,
+    size_mb: null,
+    low_quality: false,
+    install_hint: "",
+  };
+  return [extra, ...models.map((m) => ({ ...m, default: false }))];
 }

@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import type { LoopRegion, MixerEngine } from "../../audio/engine";
-import { audibleStems, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { audibleStems, peakDisplayScale, type MixSettings, type TrackState } from "../../audio/mixmath";
 import { urls } from "../../lib/api";
 import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
@@ -52,6 +52,7 @@ export function Mixer({ project, engine, peaks }: Props) {
   useMixerKeys(engine, mix, updateTrack, !exportOpen);
 
   const audible = audibleStems(mix.stems);
+  const peakScale = useMemo(() => (peaks ? peakDisplayScale(peaks) : 1), [peaks]);
   return (
     <div className="mixer" data-testid="mixer" data-ready="true">
       <Transport
@@ -73,6 +74,7 @@ export function Mixer({ project, engine, peaks }: Props) {
             audible={audible.has(stem.name)}
             engine={engine}
             peaks={peaks?.[stem.name] ?? null}
+            peakScale={peakScale}
             loop={loop.region}
             loopEnabled={loop.enabled}
             onChange={(patch) => updateTrack(stem.name, patch)}

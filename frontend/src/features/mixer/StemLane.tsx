@@ -13,6 +13,7 @@ interface Props {
   audible: boolean;
   engine: MixerEngine;
   peaks: ArrayLike<number> | null;
+  peakScale: number;
   loop: LoopRegion | null;
   loopEnabled: boolean;
   onChange: (patch: Partial<TrackState>) => void;
@@ -20,7 +21,7 @@ interface Props {
 }
 
 /** One stem: name and colour from the API, waveform, fader, mute, solo, pan, meter, download. */
-export function StemLane({ stem, track, audible, engine, peaks, loop, loopEnabled, onChange, onSelectLoop }: Props) {
+export function StemLane({ stem, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop }: Props) {
   const name = stem.name;
   return (
     <div
@@ -63,6 +64,7 @@ export function StemLane({ stem, track, audible, engine, peaks, loop, loopEnable
       </div>
       <Waveform
         peaks={peaks}
+        scale={peakScale}
         color={stem.color}
         duration={engine.duration}
         currentTime={() => engine.currentTime}

@@ -87,11 +87,11 @@ export function Transport({ engine, playing, loop, loopEnabled, masterGainDb, on
         >
           Loop{loop ? ` ${formatTime(loop.start)}–${formatTime(loop.end)}` : ""}
         </button>
-        <button type="button" onClick={setIn} aria-label="Set loop start at the current position">
-          In
+        <button type="button" onClick={setIn} title="Set the loop start at the current position">
+          Loop in
         </button>
-        <button type="button" onClick={setOut} aria-label="Set loop end at the current position">
-          Out
+        <button type="button" onClick={setOut} title="Set the loop end at the current position">
+          Loop out
         </button>
         {loop && (
           <button type="button" className="link-button" onClick={() => onLoopRegion(null)}>

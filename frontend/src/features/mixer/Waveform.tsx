@@ -5,6 +5,8 @@ import { useAnimationFrame } from "../../lib/useAnimationFrame";
 
 interface Props {
   peaks: ArrayLike<number> | null;
+  /** Display gain shared by all lanes (see peakDisplayScale). */
+  scale: number;
   color: string;
   duration: number;
   currentTime: () => number;
@@ -20,7 +22,7 @@ const DRAG_THRESHOLD_PX = 4;
  * The stem's waveform on a canvas. Click seeks; drag selects a loop region. Pointer-only: the
  * transport's position slider and loop buttons do the same from the keyboard.
  */
-export function Waveform({ peaks, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop }: Props) {
+export function Waveform({ peaks, scale, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const playhead = useRef<HTMLDivElement>(null);
   const [drag, setDrag] = useState<{ x0: number; x1: number } | null>(null);
@@ -49,10 +51,10 @@ export function Waveform({ peaks, color, duration, currentTime, loop, loopEnable
     const mid = el.height / 2;
     g.fillStyle = color;
     for (let x = 0; x < columns.length; x++) {
-      const h = Math.max(1, columns[x]! * mid);
+      const h = Math.max(1, Math.min(1, columns[x]! * scale) * mid);
       g.fillRect(x, mid - h, 1, h * 2);
     }
-  }, [peaks, color, width]);
+  }, [peaks, scale, color, width]);
 
   useAnimationFrame(() => {
     if (playhead.current && duration > 0) {

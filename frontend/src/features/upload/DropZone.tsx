@@ -41,7 +41,7 @@ export function DropZone({ onFiles, disabled, hint }: Props) {
         multiple
         accept="audio/*,video/mp4,.mp3,.wav,.flac,.ogg,.opus,.m4a,.aac,.aif,.aiff,.mp4"
         className="visually-hidden"
-        aria-label="Audio files to separate"
+        aria-hidden="true"
         data-testid="file-input"
         tabIndex={-1}
         onChange={(e) => {

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { api, uploadProject } from "../../lib/api";
-import { formatBytes } from "../../lib/errors";
+import { ApiError, formatBytes } from "../../lib/errors";
+import { formatDurationLimit, withServerDefault } from "../../lib/status";
 import type { ModelInfo, PublicConfig } from "../../lib/types";
 import { DropZone } from "./DropZone";
 import { ModelSelect } from "./ModelSelect";
@@ -21,9 +22,10 @@ export function UploadPage(_props: { projectId?: string }) {
     Promise.all([api.models(), api.config()])
       .then(([ms, cfg]) => {
         if (!alive) return;
-        setModels(ms);
+        const all = withServerDefault(ms, cfg.default_model);
+        setModels(all);
         setConfig(cfg);
-        const preferred = ms.find((m) => m.name === cfg.default_model && m.installed) ?? ms.find((m) => m.default && m.installed) ?? ms.find((m) => m.installed);
+        const preferred = all.find((m) => m.name === cfg.default_model && m.installed) ?? all.find((m) => m.default && m.installed) ?? all.find((m) => m.installed);
         setModel(preferred?.name ?? cfg.default_model);
       })
       .catch((e: unknown) => alive && setLoadError(e));
@@ -40,6 +42,11 @@ export function UploadPage(_props: { projectId?: string }) {
     const fresh = files.map((file) => ({ key: `u${++counter.current}`, file, sent: 0, total: file.size, project: null, error: null }));
     setJobs((all) => [...fresh, ...all]);
     for (const job of fresh) {
+      const tooBig = tooBigError(job.file, config);
+      if (tooBig) {
+        update(job.key, { error: tooBig });
+        continue;
+      }
       uploadProject({
         file: job.file,
         model,
@@ -52,7 +59,7 @@ export function UploadPage(_props: { projectId?: string }) {
   };
 
   const hint = config
-    ? `MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4. Up to ${formatBytes(config.max_upload_bytes)} and ${Math.round(config.max_duration_seconds / 60)} minutes.`
+    ? `MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4. Up to ${formatBytes(config.max_upload_bytes)} and ${formatDurationLimit(config.max_duration_seconds)}.`
     : "MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4.";
 
   return (
@@ -79,4 +86,10 @@ export function UploadPage(_props: { projectId?: string }) {
       )}
     </section>
   );
+}
+
+/** Refuse before sending megabytes the server will refuse anyway (it checks again). */
+function tooBigError(file: File, config: PublicConfig | null): ApiError | null {
+  if (!config || file.size <= config.max_upload_bytes) return null;
+  return new ApiError(413, "too_large", `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(config.max_upload_bytes)}.`);
 }
