@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import insert_ready_project, row_counts, upload, wav_bytes
+from api.support import insert_ready_project, row_counts, upload, wav_bytes
 
 
 def post_export(client: TestClient, project_id: str, body: str | dict[str, Any]) -> Any:

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api.support import files_under, row_counts, upload, wav_bytes
 from isomix.api.routes import projects as projects_routes
 from isomix.audio import io as audio_io
 from isomix.jobs.embedded import drain
-from tests.api.conftest import files_under, row_counts, upload, wav_bytes
 
 FILENAME = "Café – Canção.wav"
 STEMS = ["drums", "bass", "other", "vocals"]

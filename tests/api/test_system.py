@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from api.support import SetEnv, upload, wav_bytes
 from isomix.api.app import create_app
-from tests.api.conftest import SetEnv, upload, wav_bytes
 
 EXPECTED_OPERATIONS = {
     ("post", "/api/projects"): "projects-create_project",
@@ -178,7 +178,7 @@ def test_the_api_never_imports_torch(data_dir: Path) -> None:
         "from fastapi.testclient import TestClient\n"
         "from isomix.api.app import create_app\n"
         "from isomix.migrate import ensure_schema\n"
-        "from tests.api.conftest import wav_bytes\n"
+        "from api.support import wav_bytes\n"
         "app = create_app()\n"
         "assert 'torch' not in sys.modules, 'torch imported by create_app'\n"
         "ensure_schema()\n"
@@ -191,9 +191,9 @@ def test_the_api_never_imports_torch(data_dir: Path) -> None:
         "        assert client.get(url).status_code == 200, url\n"
         "assert 'torch' not in sys.modules, 'torch imported while serving'\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    tests_dir = Path(__file__).resolve().parents[1]
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tests_dir, timeout=120
     )
     assert result.returncode == 0, result.stderr
 
@@ -202,3 +202,15 @@ def test_create_app_needs_no_database(set_env: SetEnv, tmp_path: Path) -> None:
     set_env(database_url=f"sqlite:///{tmp_path}/nowhere/x.db")
     spec = create_app().openapi()
     assert spec["info"]["title"] == "IsoMix Studio"
+
+
+def test_configured_default_model_is_used_when_installed(
+    client: TestClient, set_env: SetEnv
+) -> None:
+    set_env(default_model="demucs_unittest")
+    assert client.get("/api/config").json()["default_model"] == "demucs_unittest"
+    status, project = upload(client, wav_bytes(0.5))
+    assert status == 202 and project["model"] == "demucs_unittest"
+    # Configured but not installed: the best installed model instead, never an error.
+    set_env(default_model="htdemucs_ft")
+    assert client.get("/api/config").json()["default_model"] == "classic"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import SetEnv, files_under, row_counts, upload, wav_bytes
+from api.support import SetEnv, files_under, row_counts, upload, wav_bytes
 
 
 def assert_nothing_left(data_dir: Path) -> None:
