@@ -1,0 +1,156 @@
+"""The built-in runner of `isomix serve`: one worker process, no Redis; the rows are the queue.
+
+Jobs are taken oldest first (by queued_at). A job that was running when the server died is
+taken again once its lease has expired, so nothing queued or in flight is lost on a restart.
+The worker is a *spawned* process so the API process never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.synchronize import Event
+from typing import Any, Final
+
+from sqlalchemy import and_, or_, select
+
+from isomix.jobs import lease
+from isomix.jobs.lease import JobModel
+from isomix.models import Export, JobStatus, Project
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS: Final = 0.3
+CLEANUP_EVERY_SECONDS: Final = 600.0
+STOP_TIMEOUT_SECONDS: Final = 15.0
+
+
+def worker_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def next_jobs(now: datetime | None = None, *, limit: int = 8) -> list[tuple[JobModel, str]]:
+    """Claimable jobs, oldest first: queued ones and those whose worker's lease ran out."""
+    now = now or lease.utcnow()
+    found: list[tuple[datetime, JobModel, str]] = []
+    with lease.session() as db:
+        for model in (Project, Export):
+            claimable = or_(
+                model.status == JobStatus.queued,
+                and_(
+                    model.status == JobStatus.processing,
+                    or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),
+                ),
+            )
+            rows = db.execute(
+                select(model.queued_at, model.id)
+                .where(claimable)
+                .order_by(model.queued_at, model.id)
+                .limit(limit)
+            ).all()
+            found.extend((lease.as_utc(row.queued_at), model, row.id) for row in rows)
+    found.sort(key=lambda item: item[0])
+    return [(model, job_id) for _, model, job_id in found[:limit]]
+
+
+def run_job(model: JobModel, job_id: str, *, worker_id: str, should_stop: Any = None) -> None:
+    from isomix.jobs import tasks
+
+    if model is Project:
+        tasks.run_separation(job_id, worker_id=worker_id, should_stop=should_stop)
+    else:
+        tasks.run_export(job_id, worker_id=worker_id, should_stop=should_stop)
+
+
+def drain(*, limit: int | None = None) -> int:
+    """Run queued jobs in this process until none is left (or `limit` ran); for tests."""
+    me = worker_id("drain")
+    ran = 0
+    tried: set[tuple[str, str]] = set()
+    while limit is None or ran < limit:
+        jobs = [job for job in next_jobs() if (job[0].__tablename__, job[1]) not in tried]
+        if not jobs:
+            break
+        model, job_id = jobs[0]
+        run_job(model, job_id, worker_id=me)
+        # A job is run once per drain: a row that is claimable again right away (handed
+        # back) must not make drain spin.
+        tried.add((model.__tablename__, job_id))
+        ran += 1
+    return ran
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+@dataclass
+class EmbeddedWorker:
+    process: multiprocessing.process.BaseProcess
+    stop_event: Event
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Ask the worker to stop (a running job is handed back to the queue), then wait."""
+        self.stop_event.set()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            log.warning("embedded worker did not stop in %.0f s; terminating it", timeout)
+            self.process.terminate()
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def start_embedded_worker() -> EmbeddedWorker:
+    context = multiprocessing.get_context("spawn")
+    stop_event = context.Event()
+    process = context.Process(
+        target=_worker_main, args=(stop_event,), name="isomix-embedded-worker", daemon=True
+    )
+    process.start()
+    log.info("embedded worker started (pid %s)", process.pid)
+    return EmbeddedWorker(process=process, stop_event=stop_event)
+
+
+def _worker_main(stop_event: Event) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_event.set())
+    parent = multiprocessing.parent_process()
+    me = worker_id("embedded")
+
+    def should_stop() -> bool:
+        # Also stop when the server died without telling us: its successor takes over.
+        return stop_event.is_set() or (parent is not None and not parent.is_alive())
+
+    from isomix.jobs import tasks
+
+    next_cleanup = time.monotonic()
+    while not should_stop():
+        try:
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
+                tasks.run_cleanup()
+            jobs = next_jobs(limit=1)
+            if jobs:
+                model, job_id = jobs[0]
+                run_job(model, job_id, worker_id=me, should_stop=should_stop)
+                continue
+        except Exception:  # the database may be briefly unavailable; keep the worker alive
+            log.exception("embedded worker loop error")
+        stop_event.wait(POLL_SECONDS)
+    log.info("embedded worker stopped")

@@ -1,0 +1,282 @@
+"""Leases on job rows: the compare-and-set that lets exactly one worker run a job.
+
+A worker owns a job while `status = processing`, `lease_owner` is its id and
+`lease_expires_at` is in the future. A heartbeat thread keeps the lease alive; a worker that
+dies stops renewing it, and the next claim (or the reconciler) takes the job over. Redis keeps
+no delivery count, so `attempts` on the row bounds how often a crashing input is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import TracebackType
+from typing import Any, Final, cast
+
+from sqlalchemy import CursorResult, Result, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from isomix.config import get_settings
+from isomix.db import get_sessionmaker
+from isomix.models import Export, JobStatus, Project
+
+log = logging.getLogger(__name__)
+
+JobModel = type[Project] | type[Export]
+
+WORKER_STOPPED: Final = (
+    "the worker stopped during the job (crash, kill, out of memory or time limit)"
+)
+# Progress is written at most this often; the lease is renewed by the heartbeat anyway.
+PROGRESS_INTERVAL_SECONDS: Final = 0.5
+
+
+class Claim(Enum):
+    claimed = "claimed"
+    gave_up = "gave_up"  # too many attempts: the row is now failed
+    unavailable = "unavailable"  # someone else has it, or it is finished, cancelled or gone
+
+
+class JobAborted(Exception):
+    """Raised inside a job (from a progress callback) to stop it without marking it failed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def lease_duration() -> timedelta:
+    # Shorter than the broker's visibility timeout: when Redis redelivers the task of a worker
+    # that was killed, its lease has already expired and the new copy can take over at once,
+    # while a copy redelivered during a live job still finds the lease held and exits.
+    visibility = get_settings().celery_visibility_timeout
+    return timedelta(seconds=max(2.0, min(60.0, visibility / 2)))
+
+
+def heartbeat_interval() -> float:
+    return lease_duration().total_seconds() / 4
+
+
+def session() -> Session:
+    return get_sessionmaker()()
+
+
+def rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _claimable(model: JobModel, now: datetime) -> Any:
+    return or_(
+        model.status == JobStatus.queued,
+        and_(
+            model.status == JobStatus.processing,
+            or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),
+        ),
+    )
+
+
+def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None = None) -> Claim:
+    """Take the job if it is queued or its lease expired, in one UPDATE; give up after N tries."""
+    now = now or utcnow()
+    max_attempts = get_settings().max_attempts
+    values: dict[str, Any] = {
+        "status": JobStatus.processing,
+        "attempts": model.attempts + 1,
+        "lease_owner": worker_id,
+        "lease_expires_at": now + lease_duration(),
+        "started_at": now,
+        "progress": 0.0,
+        "error": None,
+        "updated_at": now,
+    }
+    if model is Project:
+        values["eta_seconds"] = None
+    with session() as db, db.begin():
+        taken = db.execute(
+            update(model)
+            .where(model.id == job_id, model.attempts < max_attempts, _claimable(model, now))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(taken) == 1:
+            return Claim.claimed
+        if give_up_if_exhausted(db, model, job_id, now=now):
+            return Claim.gave_up
+    return Claim.unavailable
+
+
+def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: datetime) -> bool:
+    """Mark the job failed when it would be retried but has used all its attempts."""
+    max_attempts = get_settings().max_attempts
+    row = db.execute(select(model.attempts, model.error).where(model.id == job_id)).first()
+    if row is None or row.attempts < max_attempts:
+        return False
+    reason = f"gave up after {row.attempts} attempts: {row.error or WORKER_STOPPED}"
+    failed = db.execute(
+        update(model)
+        .where(model.id == job_id, model.attempts >= max_attempts, _claimable(model, now))
+        .values(
+            status=JobStatus.failed,
+            error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(failed) == 1:
+        log.warning("%s %s failed: %s", model.__tablename__, job_id, reason)
+        return True
+    return False
+
+
+def owned(model: JobModel, job_id: str, worker_id: str) -> Any:
+    """SQL condition: the job is still being processed by this worker."""
+    return and_(
+        model.id == job_id,
+        model.status == JobStatus.processing,
+        model.lease_owner == worker_id,
+    )
+
+
+def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> bool:
+    """Extend the lease (and write `values`, e.g. progress); False when the job is not ours."""
+    now = utcnow()
+    with session() as db, db.begin():
+        result = db.execute(
+            update(model)
+            .where(owned(model, job_id, worker_id))
+            .values(lease_expires_at=now + lease_duration(), updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(result) == 1
+
+
+def fail(model: JobModel, job_id: str, *, worker_id: str, reason: str) -> bool:
+    now = utcnow()
+    with session() as db, db.begin():
+        result = db.execute(
+            update(model)
+            .where(owned(model, job_id, worker_id))
+            .values(
+                status=JobStatus.failed,
+                error=reason,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(result) == 1
+
+
+def release(model: JobModel, job_id: str, *, worker_id: str) -> bool:
+    """Hand a job back to the queue (the worker is shutting down); the attempt does not count."""
+    now = utcnow()
+    with session() as db, db.begin():
+        result = db.execute(
+            update(model)
+            .where(owned(model, job_id, worker_id))
+            .values(
+                status=JobStatus.queued,
+                attempts=model.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                progress=0.0,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(result) == 1
+
+
+class LeaseKeeper:
+    """Keeps a claimed job's lease alive from a thread and turns losing it into JobAborted.
+
+    `check()` and `progress()` are called by the job itself (progress from the separation
+    callback); they raise JobAborted when the row was cancelled, taken over, or when the
+    worker was asked to stop.
+    """
+
+    def __init__(
+        self,
+        model: JobModel,
+        job_id: str,
+        *,
+        worker_id: str,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.model = model
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self._should_stop = should_stop or (lambda: False)
+        self._lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+        self._last_write = 0.0
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        interval = heartbeat_interval()
+        while not self._done.wait(interval):
+            try:
+                if not renew(self.model, self.job_id, worker_id=self.worker_id):
+                    self._lost.set()
+                    return
+            except Exception:  # a database hiccup: try again at the next beat
+                log.exception("lease renewal of %s failed", self.job_id)
+
+    def check(self) -> None:
+        if self._should_stop():
+            raise JobAborted("shutdown")
+        if self._lost.is_set():
+            raise JobAborted("lost")
+
+    def confirm(self) -> None:
+        """Check against the database, now, that the job is still ours (before a step that
+        must not happen otherwise, like renaming results into place)."""
+        self.check()
+        if not renew(self.model, self.job_id, worker_id=self.worker_id):
+            self._lost.set()
+            raise JobAborted("lost")
+
+    def progress(self, percent: float, *, eta_seconds: float | None = None) -> None:
+        """Write progress (throttled) and abort if the job is no longer ours."""
+        self.check()
+        now = time.monotonic()
+        if now - self._last_write < PROGRESS_INTERVAL_SECONDS and percent < 100:
+            return
+        self._last_write = now
+        values: dict[str, Any] = {"progress": round(min(max(percent, 0.0), 99.9), 1)}
+        if eta_seconds is not None:
+            values["eta_seconds"] = round(eta_seconds, 1)
+        if not renew(self.model, self.job_id, worker_id=self.worker_id, **values):
+            self._lost.set()
+            raise JobAborted("lost")

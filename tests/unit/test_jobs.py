@@ -1,0 +1,608 @@
+"""Jobs on SQLite: leases, retries, crash consistency, dedup, cleanup and exports."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from jobs_helpers import (
+    TEST_MODEL,
+    add_export,
+    add_project,
+    expire_lease,
+    get_export,
+    get_project,
+    listing,
+    set_status,
+    stem_sets,
+)
+from sqlalchemy import func, select, update
+
+from isomix.audio.io import decode
+from isomix.db import get_sessionmaker, reset_engines
+from isomix.jobs import cleanup, embedded, lease, outputs, tasks
+from isomix.jobs.lease import Claim, claim, utcnow
+from isomix.migrate import ensure_schema
+from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet
+from isomix.separation.engine import get_engine
+
+
+class Crash(BaseException):
+    """Stands for the process dying: no handler in the job runs (they catch Exception)."""
+
+
+@pytest.fixture(autouse=True)
+def database(data_dir: Path) -> Iterator[None]:
+    reset_engines()
+    ensure_schema()
+    yield
+    reset_engines()
+
+
+class ProportionalEngine:
+    """Deterministic, instant stand-in for a model: fixed shares of the mixture, so tests
+    know the exact stems a job must write. Tests that take `real_model` run demucs_unittest."""
+
+    name = "proportional"
+    sources = ("drums", "bass", "other", "vocals")
+    shares = (0.1, 0.2, 0.3, 0.4)
+    sample_rate = 44100
+
+    def separate(self, mix: Any, options: Any, progress: Any = None) -> dict[str, Any]:
+        for fraction in (0.0, 0.5, 1.0):
+            if progress:
+                progress(fraction)
+        return {
+            name: mix * np.float32(share)
+            for name, share in zip(self.sources, self.shares, strict=True)
+        }
+
+
+@pytest.fixture
+def real_model() -> None:
+    """Run this test with the real (tiny, random) demucs_unittest model."""
+
+
+@pytest.fixture(autouse=True)
+def fast_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "real_model" in request.fixturenames:
+        return
+    import isomix.separation.engine
+
+    def get(name: str, **_: Any) -> Any:
+        if name != TEST_MODEL:
+            return get_engine(name)  # the real registry: not installed -> its error
+        return ProportionalEngine()
+
+    monkeypatch.setattr(isomix.separation.engine, "get_engine", get)
+
+
+def stems_dir(data_dir: Path) -> Path:
+    return data_dir / "stems"
+
+
+def separate(project_id: str, worker: str = "w1") -> None:
+    tasks.run_separation(project_id, worker_id=worker)
+
+
+# ---------------------------------------------------------------- leases and attempts
+
+
+def test_claim_is_a_compare_and_set() -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    assert claim(Project, project_id, worker_id="w2") is Claim.unavailable
+    project = get_project(project_id)
+    assert (project.status, project.lease_owner, project.attempts) == ("processing", "w1", 1)
+
+
+def test_second_copy_of_a_running_job_exits_at_once() -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    separate(project_id, worker="w2")
+    project = get_project(project_id)
+    assert (project.status, project.lease_owner, project.attempts) == ("processing", "w1", 1)
+    assert stem_sets() == []
+
+
+def test_expired_lease_is_taken_over() -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    later = utcnow() + lease.lease_duration() + timedelta(seconds=1)
+    assert claim(Project, project_id, worker_id="w2", now=later) is Claim.claimed
+    assert get_project(project_id).lease_owner == "w2"
+    assert get_project(project_id).attempts == 2
+
+
+def test_gives_up_after_three_attempts_with_a_reason() -> None:
+    project_id = add_project()
+    now = utcnow()
+    step = lease.lease_duration() + timedelta(seconds=1)
+    for attempt in range(3):
+        assert claim(Project, project_id, worker_id=f"w{attempt}", now=now + attempt * step) is (
+            Claim.claimed
+        )
+    assert claim(Project, project_id, worker_id="w9", now=now + 3 * step) is Claim.gave_up
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error is not None
+    assert project.error.startswith("gave up after 3 attempts: ")
+    assert "worker stopped" in project.error
+
+
+def test_crash_three_times_then_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    project_id = add_project()
+
+    def crash(*_: Any, **__: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(tasks, "_crash_hook", crash)
+    for _ in range(3):
+        with pytest.raises(Crash):
+            separate(project_id)
+        expire_lease(Project, project_id)
+    separate(project_id)  # the fourth delivery finds the attempts used up
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error is not None and project.error.startswith("gave up after 3 attempts")
+
+
+# ---------------------------------------------------------------- separation
+
+
+def test_separation_writes_masters_previews_and_peaks(data_dir: Path, real_model: None) -> None:
+    project_id = add_project(seconds=2.0)
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.ready, project.error
+    assert project.progress == 100
+    assert project.lease_owner is None
+    assert project.expires_at is not None
+    assert project.duration_seconds == pytest.approx(2.0, abs=0.01)
+    (stem_set,) = stem_sets()
+    assert project.stem_set_id == stem_set.id
+    assert stem_set.refcount == 1
+    sources = list(get_engine(TEST_MODEL).sources)
+    assert stem_set.stem_names == {"names": sources}
+    directory = data_dir / stem_set.directory
+    assert listing(directory) == sorted(
+        [f"{n}.flac" for n in sources] + [f"{n}.mp3" for n in sources] + ["peaks.json"]
+    )
+    peaks = json.loads((directory / "peaks.json").read_text())
+    assert peaks["buckets"] == 2000
+    assert list(peaks["stems"]) == sources
+    assert all(len(values) == 2000 for values in peaks["stems"].values())
+    assert peaks["duration_seconds"] == pytest.approx(2.0, abs=0.01)
+    master = decode(directory / f"{sources[0]}.flac")
+    assert master.shape == (2, round(2.0 * 44100))
+    assert listing(stems_dir(data_dir)) == [stem_set.id]  # no temp left behind
+    with get_sessionmaker()() as db:
+        stat = db.scalars(select(SeparationStat)).one()
+    assert stat.model == TEST_MODEL
+    assert stat.audio_seconds == pytest.approx(2.0, abs=0.01)
+    assert stat.compute_seconds > 0
+
+
+def test_masters_are_written_unscaled_and_sum_to_the_mixture(data_dir: Path) -> None:
+    project_id = add_project(seconds=1.0)
+    separate(project_id)
+    (stem_set,) = stem_sets()
+    directory = data_dir / stem_set.directory
+    mix = decode(data_dir / get_project(project_id).source_path)
+    masters = {name: decode(directory / f"{name}.flac") for name in ProportionalEngine.sources}
+    # 24-bit and no per-stem rescaling: each master is its share, and they add up.
+    assert np.max(np.abs(masters["drums"] - 0.1 * mix)) < 1e-5
+    assert np.max(np.abs(sum(masters.values()) - mix)) < 1e-5
+    preview = decode(directory / "vocals.mp3")
+    assert abs(preview.shape[1] - mix.shape[1]) < 2048  # the encoder pads a frame at most
+
+
+def test_two_stems(data_dir: Path) -> None:
+    project_id = add_project(two_stems="vocals")
+    separate(project_id)
+    assert get_project(project_id).status == JobStatus.ready
+    (stem_set,) = stem_sets()
+    assert stem_set.stem_names == {"names": ["vocals", "no_vocals"]}
+
+
+def test_unknown_two_stems_fails_with_a_message() -> None:
+    project_id = add_project(two_stems="kazoo")
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error == f"Model {TEST_MODEL} has no stem named 'kazoo'."
+
+
+def test_corrupt_upload_fails_with_the_decoder_message() -> None:
+    project_id = add_project(raw=b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 10)
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error
+    assert "Traceback" not in project.error
+
+
+def test_missing_model_fails_with_install_hint() -> None:
+    project_id = add_project(model="htdemucs")
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error is not None and "isomix models" in project.error
+
+
+def test_unexpected_error_gives_a_short_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: Any, **__: Any) -> None:
+        raise RuntimeError("tensor shapes disagree\nlong details")
+
+    monkeypatch.setattr(outputs, "write_stem_set", explode)
+    project_id = add_project()
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.failed
+    assert project.error == "Internal error (RuntimeError: tensor shapes disagree)."
+
+
+def test_cancel_during_separation_stops_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project_id = add_project()
+    original = lease.LeaseKeeper.progress
+    calls = []
+
+    def cancel_then_report(self: lease.LeaseKeeper, percent: float, **kwargs: Any) -> None:
+        calls.append(percent)
+        if percent > tasks._DECODED:  # the model is running: the user presses cancel
+            set_status(Project, project_id, JobStatus.cancelled)
+        original(self, percent, **kwargs)
+
+    monkeypatch.setattr(lease.LeaseKeeper, "progress", cancel_then_report)
+    written = []
+    monkeypatch.setattr(outputs, "write_stem_set", lambda *a, **k: written.append(1))
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.cancelled
+    assert project.error is None
+    assert written == []  # stopped before writing any stem
+    assert stem_sets() == []
+    assert listing(stems_dir(data_dir)) == []
+
+
+def test_shutdown_hands_the_job_back() -> None:
+    project_id = add_project()
+    tasks.run_separation(project_id, worker_id="w1", should_stop=lambda: True)
+    project = get_project(project_id)
+    assert (project.status, project.attempts, project.lease_owner) == ("queued", 0, None)
+
+
+# ---------------------------------------------------------------- crash consistency
+
+
+def test_rerun_after_crash_with_stems_in_temp(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = add_project()
+    real_write = outputs.write_stem_set
+
+    def write_then_die(*args: Any, **kwargs: Any) -> Any:
+        real_write(*args, **kwargs)
+        raise Crash
+
+    monkeypatch.setattr(outputs, "write_stem_set", write_then_die)
+    with pytest.raises(Crash):
+        separate(project_id)
+    (leftover,) = listing(stems_dir(data_dir))
+    assert leftover.startswith(".tmp-")
+    assert get_project(project_id).status == JobStatus.processing
+
+    monkeypatch.setattr(outputs, "write_stem_set", real_write)
+    expire_lease(Project, project_id)
+    separate(project_id, worker="w2")
+    assert get_project(project_id).status == JobStatus.ready
+    assert get_project(project_id).attempts == 2
+    tasks.run_cleanup()
+    (stem_set,) = stem_sets()
+    assert listing(stems_dir(data_dir)) == [stem_set.id]
+    assert outputs.read_layout(data_dir / stem_set.directory) is not None
+
+
+def test_rerun_after_rename_before_commit_reuses_the_directory(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = add_project()
+    real_commit = tasks._commit_separation
+
+    def die(*_: Any, **__: Any) -> Any:
+        raise Crash
+
+    monkeypatch.setattr(tasks, "_commit_separation", die)
+    with pytest.raises(Crash):
+        separate(project_id)
+    (renamed,) = listing(stems_dir(data_dir))
+    assert not renamed.startswith(".")
+    assert stem_sets() == []
+
+    monkeypatch.setattr(tasks, "_commit_separation", real_commit)
+    written = []
+    monkeypatch.setattr(outputs, "write_stem_set", lambda *a, **k: written.append(1))
+    expire_lease(Project, project_id)
+    separate(project_id, worker="w2")
+    assert written == []  # nothing separated again: the finished folder was reused
+    assert get_project(project_id).status == JobStatus.ready
+    (stem_set,) = stem_sets()
+    assert stem_set.id == renamed
+    tasks.run_cleanup(now=utcnow() + timedelta(hours=2))  # past the orphan grace
+    assert listing(stems_dir(data_dir)) == [renamed]
+
+
+def test_job_that_lost_its_lease_does_not_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    project_id = add_project()
+    real_write = outputs.write_stem_set
+
+    def taken_over_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        layout = real_write(*args, **kwargs)
+        with get_sessionmaker()() as db, db.begin():
+            db.execute(update(Project).where(Project.id == project_id).values(lease_owner="w2"))
+        return layout
+
+    monkeypatch.setattr(outputs, "write_stem_set", taken_over_meanwhile)
+    separate(project_id)
+    project = get_project(project_id)
+    assert (project.status, project.lease_owner) == ("processing", "w2")
+    assert stem_sets() == []
+
+
+# ---------------------------------------------------------------- dedup
+
+
+def test_same_content_shares_one_stem_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = add_project(seed=1)
+    second = add_project(seed=1)
+    separate(first)
+    written = []
+    real_write = outputs.write_stem_set
+    monkeypatch.setattr(
+        outputs, "write_stem_set", lambda *a, **k: written.append(1) or real_write(*a, **k)
+    )
+    separate(second)
+    assert written == []
+    (stem_set,) = stem_sets()
+    assert stem_set.refcount == 2
+    assert get_project(first).stem_set_id == get_project(second).stem_set_id == stem_set.id
+    with get_sessionmaker()() as db:
+        assert db.scalar(select(func.count()).select_from(SeparationStat)) == 1
+
+
+def test_race_on_the_same_content_keeps_one_stem_set(data_dir: Path) -> None:
+    first = add_project(seed=2)
+    second = add_project(seed=2)
+    # Both claimed before either finished: both separate, the second commit shares the first.
+    assert claim(Project, second, worker_id="w2") is Claim.claimed
+    separate(first, worker="w1")
+    job = tasks._load_project(second)
+    stem_set_id = tasks.paths.stem_set_id_for(second, job.cache_key)
+    (stems_dir(data_dir) / stem_set_id).mkdir()
+    layout = outputs.StemLayout(names=("drums",), duration_seconds=2.0)
+    chosen = tasks._commit_separation(job, "w2", stem_set_id, layout, None)
+    (stem_set,) = stem_sets()
+    assert chosen == stem_set.id == get_project(first).stem_set_id
+    assert stem_set.refcount == 2
+
+
+# ---------------------------------------------------------------- cleanup
+
+
+def make_ready(seed: int = 0) -> str:
+    project_id = add_project(seed=seed)
+    separate(project_id)
+    assert get_project(project_id).status == JobStatus.ready
+    return project_id
+
+
+def expire_now(project_id: str) -> None:
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(
+            update(Project)
+            .where(Project.id == project_id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+
+
+def test_cleanup_expires_projects_and_collects_stem_sets(data_dir: Path) -> None:
+    first = make_ready(seed=3)
+    second = add_project(seed=3)
+    separate(second)
+    (stem_set,) = stem_sets()
+    assert stem_set.refcount == 2
+
+    expire_now(first)
+    report = tasks.run_cleanup()
+    assert report.expired_projects == 1
+    assert get_project(first).status == JobStatus.expired
+    assert get_project(first).stem_set_id is None
+    assert not (data_dir / "projects" / first).exists()
+    assert (data_dir / "projects" / second).exists()
+    (stem_set,) = stem_sets()
+    assert stem_set.refcount == 1
+    assert (data_dir / stem_set.directory).is_dir()
+
+    expire_now(second)
+    report = tasks.run_cleanup()
+    assert (report.expired_projects, report.deleted_stem_sets) == (1, 1)
+    assert stem_sets() == []
+    assert listing(stems_dir(data_dir)) == []
+    again = tasks.run_cleanup()  # idempotent
+    assert (again.expired_projects, again.deleted_stem_sets, again.removed_paths) == (0, 0, 0)
+
+
+def test_cleanup_never_touches_a_live_job(data_dir: Path) -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    expire_now(project_id)
+    scratch = stems_dir(data_dir) / tasks.paths.temp_name(project_id)
+    scratch.mkdir(parents=True)
+    report = tasks.run_cleanup()
+    assert report.expired_projects == 0
+    assert get_project(project_id).status == JobStatus.processing
+    assert scratch.exists()
+    assert (data_dir / "projects" / project_id).exists()
+
+
+def test_cleanup_removes_orphans_after_the_grace(data_dir: Path) -> None:
+    stems = stems_dir(data_dir)
+    orphan = stems / "2b1d1c44-0000-4000-8000-000000000000"
+    orphan.mkdir(parents=True)
+    trash = stems / ".trash-something"
+    trash.mkdir()
+    exports = data_dir / "exports"
+    exports.mkdir()
+    stray_export = exports / "5d0c8c1a-0000-4000-8000-000000000000.mp3"
+    stray_export.write_bytes(b"x")
+    upload = data_dir / "projects" / "7e2c0f1b-0000-4000-8000-000000000000"
+    upload.mkdir(parents=True)
+
+    tasks.run_cleanup()
+    assert not trash.exists() and not stray_export.exists()
+    assert orphan.exists() and upload.exists()  # maybe a commit is about to happen
+
+    tasks.run_cleanup(now=utcnow() + cleanup.ORPHAN_GRACE + timedelta(minutes=1))
+    assert not orphan.exists() and not upload.exists()
+
+
+def test_cleanup_deletes_old_exports(data_dir: Path) -> None:
+    project_id = make_ready()
+    export_id = add_export(project_id, {"stems": {}}, format="wav")
+    tasks.run_export(export_id, worker_id="w1")
+    export = get_export(export_id)
+    assert export.path is not None and (data_dir / export.path).exists()
+    report = tasks.run_cleanup(now=utcnow() + timedelta(days=8))
+    assert report.deleted_exports == 1
+    assert not (data_dir / export.path).exists()
+    with get_sessionmaker()() as db:
+        assert db.get(Export, export_id) is None
+
+
+def test_reconciler_requeues_dead_jobs_and_fails_exhausted_ones() -> None:
+    alive = add_project()
+    dead = add_project()
+    exhausted = add_project()
+    for project_id in (alive, dead, exhausted):
+        assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(update(Project).where(Project.id == exhausted).values(attempts=3))
+    expire_lease(Project, dead)
+    expire_lease(Project, exhausted)
+    report = cleanup.reconcile()
+    assert report.requeued == [("projects", dead)]
+    assert report.failed == 1
+    assert get_project(alive).status == JobStatus.processing
+    assert get_project(dead).status == JobStatus.queued
+    assert get_project(dead).attempts == 1
+    assert get_project(exhausted).status == JobStatus.failed
+
+
+# ---------------------------------------------------------------- exports
+
+
+def test_export_of_one_audible_stem_is_that_stem(data_dir: Path) -> None:
+    project_id = make_ready()
+    (stem_set,) = stem_sets()
+    names = stem_set.stem_names["names"]
+    keep = names[1]
+    mix = {
+        "stems": {
+            name: {"gain_db": 0, "mute": name != keep, "solo": False, "pan": 0} for name in names
+        },
+        "master_gain_db": 0,
+    }
+    export_id = add_export(project_id, mix, format="wav", bit_depth=24)
+    tasks.run_export(export_id, worker_id="w1")
+    export = get_export(export_id)
+    assert export.status == JobStatus.ready, export.error
+    assert export.path == f"exports/{export_id}.wav"
+    rendered = decode(data_dir / export.path)
+    expected = decode(data_dir / stem_set.directory / f"{keep}.flac")
+    assert rendered.shape == expected.shape
+    assert np.max(np.abs(rendered - expected)) < 1e-4
+
+
+def test_export_solo_and_master_gain(data_dir: Path) -> None:
+    project_id = make_ready()
+    (stem_set,) = stem_sets()
+    names = stem_set.stem_names["names"]
+    solo = names[0]
+    mix = {"stems": {solo: {"solo": True}}, "master_gain_db": -6.0}
+    export_id = add_export(project_id, mix, format="flac")
+    tasks.run_export(export_id, worker_id="w1")
+    rendered = decode(data_dir / get_export(export_id).path)  # type: ignore[operator]
+    expected = decode(data_dir / stem_set.directory / f"{solo}.flac") * 10 ** (-6 / 20)
+    assert np.max(np.abs(rendered - np.clip(expected, -1, 1))) < 1e-4
+
+
+def test_export_of_a_project_without_stems_fails() -> None:
+    project_id = make_ready()
+    export_id = add_export(project_id, {"stems": {}}, format="mp3", bitrate=192)
+    set_status(Project, project_id, JobStatus.expired)
+    tasks.run_export(export_id, worker_id="w1")
+    export = get_export(export_id)
+    assert export.status == JobStatus.failed
+    assert export.error == "The project's stems are no longer available."
+
+
+# ---------------------------------------------------------------- embedded runner
+
+
+def test_drain_runs_everything_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = add_project(seed=5)
+    second = add_project(seed=6)
+    order: list[str] = []
+    real = embedded.run_job
+
+    def record(model: Any, job_id: str, **kwargs: Any) -> None:
+        order.append(job_id)
+        real(model, job_id, **kwargs)
+
+    monkeypatch.setattr(embedded, "run_job", record)
+    assert embedded.drain() == 2
+    export_id = add_export(first, {"stems": {}}, format="mp3", bitrate=128)
+    assert embedded.drain() == 1
+    assert order == [first, second, export_id]
+    assert get_project(first).status == get_project(second).status == JobStatus.ready
+    assert get_export(export_id).status == JobStatus.ready
+    assert embedded.drain() == 0
+
+
+def test_drain_respects_the_limit() -> None:
+    add_project(seed=7)
+    add_project(seed=8)
+    assert embedded.drain(limit=1) == 1
+    with get_sessionmaker()() as db:
+        statuses = sorted(db.scalars(select(Project.status)))
+    assert statuses == ["queued", "ready"]
+
+
+def test_embedded_worker_process_runs_jobs_and_stops(real_model: None) -> None:
+    project_id = add_project()
+    worker = embedded.start_embedded_worker()
+    try:
+        deadline = 120  # generous: the spawned process imports torch first
+        started = time.monotonic()
+        while get_project(project_id).status not in (JobStatus.ready, JobStatus.failed):
+            assert time.monotonic() - started < deadline, "embedded worker did not finish"
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    assert not worker.is_alive()
+    assert get_project(project_id).status == JobStatus.ready
+    (stem_set,) = stem_sets()
+    assert stem_set.refcount == 1
+
+
+def test_stem_set_rows_match_directories(data_dir: Path) -> None:
+    make_ready(seed=9)
+    with get_sessionmaker()() as db:
+        directories = [row.directory for row in db.scalars(select(StemSet))]
+    assert [f"stems/{name}" for name in listing(stems_dir(data_dir))] == directories
