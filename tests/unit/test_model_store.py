@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,7 +16,8 @@ import torch
 import yaml
 from demucs.apply import BagOfModels
 from demucs.htdemucs import HTDemucs
-from helpers.models import SMALL_HTDEMUCS_KWARGS, SOURCES, build_small_htdemucs_repo
+from helpers.models import SOURCES, build_small_htdemucs_repo
+from hub_files import FakeHub, write_hub_safetensors
 from safetensors.torch import save_file
 
 from isomix.separation import catalog, store
@@ -23,33 +25,6 @@ from isomix.separation.base import ModelNotInstalledError
 from isomix.separation.weights import sha256_of
 
 DEMUCS_REMOTE = Path(__import__("demucs").__file__).parent / "remote"
-
-
-def _encode_json(value: Any) -> Any:
-    # What demucs' tools/export_hf.py writes for the init arguments (see demucs.hf._decode_json).
-    if isinstance(value, Fraction):
-        return {"_type": "fraction", "numerator": value.numerator, "denominator": value.denominator}
-    if isinstance(value, dict):
-        return {key: _encode_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode_json(item) for item in value]
-    return value
-
-
-def write_hub_safetensors(path: Path, *, seed: int = 0) -> HTDemucs:
-    """A small HTDemucs saved in the hub format: state tensors + klass/args/kwargs metadata."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = HTDemucs(sources=list(SOURCES), **SMALL_HTDEMUCS_KWARGS)
-    args, kwargs = model._init_args_kwargs
-    tensors = {key: value.contiguous() for key, value in model.state_dict().items()}
-    metadata = {
-        "klass": "demucs.htdemucs.HTDemucs",
-        "args": json.dumps(_encode_json(list(args))),
-        "kwargs": json.dumps(_encode_json(kwargs)),
-    }
-    save_file(tensors, str(path), metadata=metadata)
-    return model
 
 
 def models_dir() -> Path:
@@ -386,5 +361,58 @@ def test_offline_pull_fails_fast_with_the_import_hint(
     assert "adefossez/HTDemucs/resolve/main/htdemucs.yaml" in message
     assert "adefossez/HTDemucs/resolve/main/955717e8.safetensors" in message
     assert "isomix models import FOLDER --name htdemucs" in message
+    assert not store.is_installed("htdemucs")
+    assert _nothing_installed()
+
+
+PULL_ONLINE = (
+    "from isomix.separation import store\n"
+    "try:\n"
+    "    model = store.pull_model('htdemucs', progress=False)\n"
+    "except store.PullError as error:\n"
+    "    print(error)\n"
+    "    raise SystemExit(3)\n"
+    "print(model.name, model.source)\n"
+)
+
+
+def _hub_with_htdemucs(tmp_path: Path, *, etag: str | None = None) -> tuple[FakeHub, bytes]:
+    weights = tmp_path / "955717e8.safetensors"
+    write_hub_safetensors(weights, seed=5)
+    content = weights.read_bytes()
+    hub = FakeHub()
+    hub.add("adefossez/HTDemucs", "htdemucs.yaml", b"models: ['955717e8']\n")
+    hub.add("adefossez/HTDemucs", "955717e8.safetensors", content, etag=etag)
+    return hub, content
+
+
+def test_pull_downloads_verifies_and_installs(tmp_path: Path) -> None:
+    hub, content = _hub_with_htdemucs(tmp_path)
+    with hub.serve() as endpoint:
+        result = _run(PULL_ONLINE, {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "htdemucs pulled"
+    assert "GET /adefossez/HTDemucs/resolve/main/955717e8.safetensors" in hub.requests
+    installed = store.get_installed("htdemucs")
+    assert installed is not None
+    assert installed.files["955717e8.safetensors"] == hashlib.sha256(content).hexdigest()
+    assert sorted(p.name for p in models_dir().iterdir()) == ["htdemucs"]
+    assert sorted(p.name for p in (models_dir() / "htdemucs").iterdir()) == [
+        "955717e8.safetensors",
+        "htdemucs.yaml",
+        "manifest.json",
+    ]
+    assert isinstance(store.load_model("htdemucs"), BagOfModels)
+
+
+def test_pull_refuses_a_download_that_does_not_match_the_hub_sha256(tmp_path: Path) -> None:
+    hub, _ = _hub_with_htdemucs(tmp_path, etag="ab" * 32)
+    with hub.serve() as endpoint:
+        result = _run(PULL_ONLINE, {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")})
+
+    assert result.returncode == 3, result.stderr
+    assert "955717e8.safetensors" in result.stdout
+    assert "does not match the hub's sha256" in result.stdout
     assert not store.is_installed("htdemucs")
     assert _nothing_installed()
