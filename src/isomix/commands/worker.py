@@ -1,0 +1,72 @@
+"""`isomix worker`: a Celery worker for the scaled deployment (needs ISOMIX_REDIS_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from isomix.config import get_settings
+
+DEFAULT_QUEUES = "isomix.separation,isomix.default"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a Celery worker (scaled deployment: Redis + PostgreSQL)",
+        description="Run separation and export jobs from Redis. Needs ISOMIX_REDIS_URL; "
+        "`isomix serve` without it runs its own built-in worker instead.",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="jobs run in parallel (default 1: one separation uses every core)",
+    )
+    parser.add_argument(
+        "--queues",
+        default=DEFAULT_QUEUES,
+        help=f"comma-separated queues to consume (default {DEFAULT_QUEUES}; "
+        "isomix.separation holds the long jobs, isomix.default exports and cleanup)",
+    )
+    parser.add_argument("--loglevel", default="info", help="debug, info, warning, error")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "error: `isomix worker` needs a Redis broker: set ISOMIX_REDIS_URL "
+            "(e.g. redis://localhost:6379/0) and ISOMIX_DATABASE_URL for a shared database. "
+            "Without Redis, `isomix serve` runs jobs in its built-in worker.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.concurrency < 1:
+        print("error: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    from isomix.migrate import SchemaError, ensure_schema
+
+    try:
+        ensure_schema()
+    except SchemaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    from isomix.jobs.celery_app import get_app
+
+    get_app().worker_main(
+        [
+            "worker",
+            f"--concurrency={args.concurrency}",
+            f"--queues={args.queues}",
+            f"--loglevel={args.loglevel}",
+            f"--hostname=isomix{os.getpid()}@%h",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0

@@ -1,0 +1,116 @@
+"""Celery configuration, the enqueue functions and the worker/gc commands, without a broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from isomix.cli import main
+from isomix.config import get_settings
+from isomix.db import reset_engines
+from isomix.jobs import celery_app, lease, queue
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> Iterator[None]:
+    clear_app = celery_app.get_app.cache_clear  # tests may replace get_app itself
+    clear_app()
+    reset_engines()
+    yield
+    clear_app()
+    reset_engines()
+
+
+def settings_with(monkeypatch: pytest.MonkeyPatch, **values: object) -> Any:
+    for name, value in values.items():
+        monkeypatch.setenv(f"ISOMIX_{name.upper()}", str(value))
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def test_configuration_follows_the_reliability_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
+    conf = celery_app.get_app().conf
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.accept_content == ["json"]
+    assert conf.task_serializer == "json"
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
+    visibility = conf.broker_transport_options["visibility_timeout"]
+    assert visibility == get_settings().celery_visibility_timeout
+    assert visibility > conf.task_time_limit > conf.task_soft_time_limit > 0
+    assert conf.task_routes[queue.SEPARATE_TASK] == {"queue": queue.SEPARATION_QUEUE}
+    assert set(celery_app.get_app().tasks) >= {
+        queue.SEPARATE_TASK,
+        queue.EXPORT_TASK,
+        celery_app.CLEANUP_TASK,
+    }
+
+
+def test_hard_limit_is_kept_below_the_visibility_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with(monkeypatch, celery_visibility_timeout=100, job_time_limit=500)
+    soft, hard = celery_app.time_limits(settings)
+    assert soft < hard < 100
+
+
+def test_lease_is_shorter_than_the_visibility_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_with(monkeypatch, celery_visibility_timeout=12)
+    assert lease.lease_duration().total_seconds() == 6
+    settings_with(monkeypatch, celery_visibility_timeout=4 * 3600)
+    assert lease.lease_duration().total_seconds() == 60
+    assert lease.heartbeat_interval() < lease.lease_duration().total_seconds()
+
+
+def test_enqueue_is_a_no_op_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden() -> None:
+        raise AssertionError("no broker in embedded mode")
+
+    monkeypatch.setattr(celery_app, "get_app", forbidden)
+    queue.enqueue_separation("p")
+    queue.enqueue_export("e")
+
+
+def test_enqueue_sends_ids_to_their_queues(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
+    sent: list[tuple[str, list[str], str]] = []
+
+    class FakeApp:
+        def send_task(self, name: str, *, args: list[str], queue: str) -> None:
+            sent.append((name, args, queue))
+
+    monkeypatch.setattr(celery_app, "get_app", FakeApp)
+    queue.enqueue_separation("p1")
+    queue.enqueue_export("e1")
+    assert sent == [
+        ("isomix.separate", ["p1"], "isomix.separation"),
+        ("isomix.export", ["e1"], "isomix.default"),
+    ]
+
+
+def test_enqueue_survives_a_broker_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
+
+    class DownApp:
+        def send_task(self, *_: Any, **__: Any) -> None:
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(celery_app, "get_app", DownApp)
+    queue.enqueue_separation("p1")  # logged; the reconciler re-sends the queued row later
+
+
+def test_worker_refuses_to_start_without_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker"]) == 2
+    assert "ISOMIX_REDIS_URL" in capsys.readouterr().err
+
+
+def test_gc_prints_what_it_did(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (data_dir / "stems" / ".trash-x").mkdir(parents=True)
+    assert main(["gc"]) == 0
+    out = capsys.readouterr().out
+    assert "expired 0 project(s)" in out
+    assert "removed 1 leftover" in out
+    assert not (data_dir / "stems" / ".trash-x").exists()
