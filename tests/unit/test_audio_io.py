@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import wave
 from pathlib import Path
 
@@ -93,6 +94,15 @@ def test_mp3_round_trip_is_sample_aligned(tmp_path: Path, bitrate: int) -> None:
     assert abs(size_kbps - bitrate) < 0.15 * bitrate
 
 
+def test_mp3_quality_is_passed_to_lame(tmp_path: Path) -> None:
+    audio = stereo_test_signal(1.0)
+    fast = tmp_path / "fast.mp3"
+    io.encode(fast, audio, RATE, bitrate=128, mp3_quality=7)
+    assert _correlation(io.decode(fast), audio) > 0.99
+    with pytest.raises(ValueError):
+        io.encode(tmp_path / "x.mp3", audio, RATE, mp3_quality=10)
+
+
 def test_mp3_rejects_bitrates_outside_range(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(ValueError):
@@ -109,6 +119,8 @@ def test_encode_rejects_unknown_format_and_shapes(tmp_path: Path) -> None:
         io.encode(tmp_path / "a.wav", np.zeros((3, 100), np.float32), RATE)
     with pytest.raises(ValueError):
         io.encode(tmp_path / "a.wav", np.zeros(100, np.float32), RATE)
+    with pytest.raises(ValueError):
+        io.encode(tmp_path / "a.mp3", np.zeros((2, 0), np.float32), RATE)
 
 
 def test_format_argument_overrides_suffix(tmp_path: Path) -> None:
@@ -472,3 +484,20 @@ def test_buffer_growth_gives_the_same_samples(tmp_path: Path) -> None:
         decoded = io.decode(liar)
         assert decoded.flags.c_contiguous
         np.testing.assert_array_equal(decoded, honest)
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac", "mp3"])
+def test_encode_works_in_slices(tmp_path: Path, suffix: str) -> None:
+    """Encoding a long stem costs a few MB beyond the stem, not copies of it."""
+    seconds = 30.0
+    audio = np.tile(stereo_test_signal(1.0) * np.float32(2.0), (1, int(seconds)))  # rescaled
+    tracemalloc.start()
+    try:
+        io.encode(tmp_path / f"long.{suffix}", audio, RATE, bit_depth=24, mp3_quality=7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000 < audio.nbytes
+    decoded = io.decode(tmp_path / f"long.{suffix}")
+    assert decoded.shape == audio.shape
+    assert np.abs(decoded).max() == pytest.approx(1 / 1.01, abs=0.02)
