@@ -88,7 +88,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.upload_bytes = Counter(
-            "isomix_upload_bytes", "Bytes of uploads received (refused ones too)", registry=self.registry
+            "isomix_upload_bytes",
+            "Bytes of uploads received (refused ones too)",
+            registry=self.registry,
         )
         self.uploads = Counter(
             "isomix_uploads", "Uploads by outcome (accepted or the error code)",

@@ -24,6 +24,19 @@ class ErrorResponse(BaseModel):
     code: str
 
 
+class ValidationIssue(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class InvalidRequestResponse(BaseModel):
+    """422: a message of ours, or FastAPI's list of validation issues for a malformed body."""
+
+    detail: str | list[ValidationIssue]
+    code: str
+
+
 class StemOut(BaseModel):
     name: str
     color: str
@@ -74,7 +87,8 @@ class Peaks(BaseModel):
 
 
 class StemMix(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: "0" is not a number and 1 is not a boolean here; JSON ints still pass as floats.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
     mute: bool = False
@@ -85,7 +99,8 @@ class StemMix(BaseModel):
 class ExportRequest(BaseModel):
     """A mix to render. Stems missing from `stems` play at 0 dB, centre, unmuted."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: "0" is not a number and 1 is not a boolean here; JSON ints still pass as floats.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     stems: dict[str, StemMix] = Field(default_factory=dict)
     master_gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)

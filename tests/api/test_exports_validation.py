@@ -75,3 +75,18 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
     for url in (f"/api/exports/{missing}", f"/api/exports/{missing}/download"):
         response = client.get(url)
         assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_types_are_strict(client: TestClient) -> None:
+    project_id = insert_ready_project()
+    for body in (
+        {"format": "wav", "master_gain_db": "3"},
+        {"format": "wav", "stems": {"vocals": {"mute": 1}}},
+        {"format": "mp3", "bitrate": "192"},
+        {"format": "mp3", "bitrate": 192.5},
+    ):
+        assert post_export(client, project_id, body).status_code == 422, body
+    # A whole number is a fine float.
+    assert (
+        post_export(client, project_id, {"format": "wav", "master_gain_db": -6}).status_code == 202
+    )

@@ -9,9 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from isomix.schemas import ErrorResponse
+from isomix.schemas import ErrorResponse, InvalidRequestResponse
 
 _CODE_BY_STATUS = {
+    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -43,7 +44,10 @@ def invalid(detail: str) -> ApiError:
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for routes that answer these statuses with ErrorResponse."""
-    return {status: {"model": ErrorResponse} for status in statuses}
+    return {
+        status: {"model": InvalidRequestResponse if status == 422 else ErrorResponse}
+        for status in statuses
+    }
 
 
 def _api_error(_request: Request, error: Exception) -> JSONResponse:

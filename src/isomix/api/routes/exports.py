@@ -22,7 +22,7 @@ MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
     "/api/projects/{project_id}/exports",
     status_code=202,
     response_model=schemas.Export,
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(400, 404, 409, 422),
 )
 def create_export(
     project: ProjectDep, request: schemas.ExportRequest, session: SessionDep

@@ -43,6 +43,8 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 # SSE: how often the row is read, and how often an idle stream sends a comment to stay open.
 EVENTS_POLL_SECONDS = 0.4
 EVENTS_KEEPALIVE_SECONDS = 15.0
+# SQLite integers are 64-bit; a larger offset would be a server error instead of a 422.
+MAX_OFFSET = 2**31
 
 UPLOAD_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -189,7 +191,7 @@ def list_projects(
     session: SessionDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> schemas.ProjectList:
     """Projects, newest first."""
     total = session.scalar(select(func.count()).select_from(Project)) or 0
