@@ -314,6 +314,8 @@ def test_header_claiming_short_does_not_lift_the_limit(tmp_path: Path) -> None:
     with pytest.raises(io.AudioTooLongError) as caught:
         io.decode(path, max_seconds=10)
     assert caught.value.duration_seconds is None  # the header's 1 s is not repeated as truth
+    peak = _peak_traced_bytes(lambda: io.decode(path, max_seconds=10))
+    assert peak < 11 * RATE * 2 * 4  # grew up to the limit, never past it
     # Without a limit the whole minute comes back, whatever the header said.
     assert io.decode(path).shape[1] == pytest.approx(60 * RATE, abs=RATE // 10)
 

@@ -131,24 +131,26 @@ def decode(
         if max_seconds is not None:
             limit = math.floor((max_seconds + _LIMIT_GRACE_SECONDS) * sample_rate)
         declared = _declared_duration(container, stream)
-        buffer = _StereoBuffer(_initial_capacity(declared, sample_rate, limit))
+        buffer = _StereoBuffer(_initial_capacity(declared, sample_rate, limit), limit)
         converter = _StereoConverter(sample_rate)
+
+        def keep(block: FloatAudio) -> None:
+            # Checked before appending, so a file over the limit never grows the buffer.
+            if limit is not None and buffer.length + block.shape[1] > limit:
+                assert max_seconds is not None
+                raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
+            buffer.append(block)
+
         try:
             for frame in _decoded_frames(container, stream):
                 for block in converter.convert(frame):
-                    buffer.append(block)
-                    if limit is not None and buffer.length > limit:
-                        assert max_seconds is not None
-                        raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
+                    keep(block)
             for block in converter.flush():
-                buffer.append(block)
+                keep(block)
         except AudioError:
             raise
         except _DECODER_FAILURES as error:
             _raise_corrupt(error)
-        if limit is not None and buffer.length > limit:
-            assert max_seconds is not None
-            raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
         if buffer.length == 0:
             raise CorruptAudioError("The file contains no audio samples.")
         return buffer.finish()
@@ -442,16 +444,20 @@ class _StereoBuffer:
     the end, so a 20-minute song never exists twice in memory.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_capacity: int | None = None) -> None:
         self._flat: FloatAudio = np.empty(2 * capacity, dtype=np.float32)
         self._capacity = capacity
+        self._max_capacity = max_capacity
         self.length = 0
 
     def append(self, block: FloatAudio) -> None:
         count = block.shape[1]
         needed = self.length + count
         if needed > self._capacity:
-            self._grow(max(needed, math.ceil(self._capacity * 1.5)))
+            capacity = max(needed, math.ceil(self._capacity * 1.5))
+            if self._max_capacity is not None:
+                capacity = max(needed, min(capacity, self._max_capacity))
+            self._grow(capacity)
         cap, start = self._capacity, self.length
         self._flat[start:needed] = block[0]
         self._flat[cap + start : cap + needed] = block[1]
