@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 
@@ -193,3 +195,50 @@ def test_user_file_name_never_reaches_a_path(client: TestClient, data_dir: Path)
     stored = files_under(data_dir / "projects")
     assert [path.name for path in stored] == ["original.wav"]
     assert stored[0].parent.name == body["id"]
+
+
+def test_oversized_stream_is_cut_off_without_reading_the_rest(
+    client: TestClient, data_dir: Path, set_env: SetEnv
+) -> None:
+    """At the ASGI level: a chunked body that never ends gets its 413 after about `limit`
+    bytes were read, so a huge upload neither fills the disk nor sits in memory."""
+    limit = 256 * 1024
+    set_env(max_upload_bytes=limit)
+    app = client.app
+    boundary = "endless"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.wav"\r\n\r\n'
+    ).encode()
+    chunk = b"\1" * 65536
+    received = 0
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        body = head if received == 1 else chunk
+        return {"type": "http.request", "body": body, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/projects",
+        "raw_path": b"/api/projects",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    anyio.run(app, scope, receive, send)  # type: ignore[arg-type]
+    start = next(message for message in messages if message["type"] == "http.response.start")
+    assert start["status"] == 413
+    assert received <= limit // len(chunk) + 2
+    assert_nothing_left(data_dir)
