@@ -30,17 +30,21 @@ SOURCES = ("drums", "bass", "other", "vocals")
 
 @dataclass(frozen=True)
 class ClassicParams:
-    n_fft: int = 4096
-    hop: int = 1024
-    # REPET-SIM (vocals): neighbours in the median, frames excluded around each frame.
-    neighbours: int = 10
-    min_gap_frames: int = 4
-    vocal_power: float = 2.0
-    vocal_low_hz: float = 120.0
-    vocal_high_hz: float = 8000.0
-    # Harmonic/percussive medians, in frames (~0.7 s) and bins (~100 Hz).
-    harmonic_frames: int = 31
-    percussive_bins: int = 9
+    """Defaults picked by coordinate search on the two excerpts of bench/classic_sdr.py only."""
+
+    # Long frames (186 ms): bass harmonics resolve, and a sung note's vibrato smears.
+    n_fft: int = 8192
+    hop: int = 2048
+    # REPET-SIM (vocals): frames in the median, and the time around each frame they must
+    # keep clear of (so they come from other repetitions, not the same note).
+    neighbours: int = 20
+    min_gap_seconds: float = 0.1
+    vocal_power: float = 1.0
+    vocal_low_hz: float = 150.0
+    vocal_high_hz: float = 16000.0
+    # Harmonic/percussive medians: across this much time, and across this many Hz.
+    harmonic_seconds: float = 1.2
+    percussive_hz: float = 40.0
     hpss_power: float = 2.0
     bass_cutoff_hz: float = 250.0
     bass_crossover_hz: float = 100.0
@@ -115,10 +119,30 @@ def separate_block(
     """
     n = mix.shape[1]
     spectrum = dsp.stft(mix, params.n_fft, params.hop)
+    masks = block_masks(spectrum, params, sample_rate, progress)
+    stems = {
+        name: dsp.istft(spectrum * mask, params.n_fft, params.hop, n)
+        for name, mask in masks.items()
+    }
+    stems["other"] = mix - stems["drums"] - stems["bass"] - stems["vocals"]
+    return stems
+
+
+def block_masks(
+    spectrum: dsp.Spectrum,
+    params: ClassicParams,
+    sample_rate: int,
+    progress: ProgressCallback | None = None,
+) -> dict[str, dsp.Real]:
+    """(bins, frames) masks for drums, bass and vocals, shared by all channels; "other" is
+    one minus their sum."""
     magnitude = np.abs(spectrum).mean(axis=0).astype(np.float32)
     freqs = (np.arange(magnitude.shape[0]) * sample_rate / params.n_fft).astype(np.float32)
 
-    background = dsp.repeating_background(magnitude, params.neighbours, params.min_gap_frames)
+    frame_seconds = params.hop / sample_rate
+    bin_hz = sample_rate / params.n_fft
+    min_gap = max(1, round(params.min_gap_seconds / frame_seconds))
+    background = dsp.repeating_background(magnitude, params.neighbours, min_gap)
     repeating = dsp.soft_mask(background, magnitude - background, params.vocal_power)
     vocal_band = dsp.bandpass_weight(freqs, params.vocal_low_hz, params.vocal_high_hz)
     vocals_mask = (1 - repeating) * vocal_band
@@ -127,23 +151,24 @@ def separate_block(
         progress(0.4)
 
     harmonic, percussive = dsp.harmonic_percussive(
-        magnitude * rest, params.harmonic_frames, params.percussive_bins
+        magnitude * rest,
+        _odd(params.harmonic_seconds / frame_seconds),
+        _odd(params.percussive_hz / bin_hz),
     )
     harmonic_mask = dsp.soft_mask(harmonic, percussive, params.hpss_power)
     low = dsp.lowpass_weight(freqs, params.bass_cutoff_hz, params.bass_crossover_hz)
-    masks = {
+    if progress is not None:
+        progress(0.6)
+    return {
         "vocals": vocals_mask,
         "bass": rest * harmonic_mask * low,
         "drums": rest * (1 - harmonic_mask),
     }
-    if progress is not None:
-        progress(0.6)
-    stems = {
-        name: dsp.istft(spectrum * mask, params.n_fft, params.hop, n)
-        for name, mask in masks.items()
-    }
-    stems["other"] = mix - stems["drums"] - stems["bass"] - stems["vocals"]
-    return stems
+
+
+def _odd(size: float) -> int:
+    """Median kernels are odd so they are centred on the bin they filter."""
+    return max(1, 2 * round((size - 1) / 2) + 1)
 
 
 def _blocks(n: int, block: int, overlap: int) -> list[tuple[int, int]]:
