@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,16 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/no/such/dir/isomix.db"
     with pytest.raises(SchemaError, match="cannot reach the database"):
         ensure_schema(url)
+
+
+def test_processes_starting_together_migrate_once(data_dir: Path) -> None:
+    # Four interpreters (a server and workers starting at once) on one fresh database.
+    code = "from isomix.migrate import ensure_schema; ensure_schema()"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for start in starts:
+        _, stderr = start.communicate(timeout=120)
+        assert start.returncode == 0, stderr
+    assert current_revision() == head_revision()
