@@ -255,6 +255,23 @@ def test_bad_options_are_refused_by_the_parser(
     assert "error:" in capsys.readouterr().err
 
 
+def test_a_missing_gpu_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    track = song(tmp_path / "song.wav")
+
+    code, _, err = separate(
+        capsys, *FAST, "--device", "cuda", str(track), "-o", str(tmp_path / "o")
+    )
+
+    assert code == 1
+    assert err.startswith("error: device 'cuda' was asked for but torch sees no CUDA GPU")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_float32_is_only_for_wav(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = separate(
         capsys, "-n", "demucs_unittest", "--float32", "--format", "mp3", str(tmp_path / "x.wav")

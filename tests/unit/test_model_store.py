@@ -166,6 +166,21 @@ def test_refuses_a_duplicate_unless_forced(tmp_path: Path) -> None:
     assert sorted(p.name for p in models_dir().iterdir()) == ["dup"]  # no staging left behind
 
 
+def test_leftovers_of_an_interrupted_install_are_swept_later(tmp_path: Path) -> None:
+    root = models_dir()
+    stale = root / ".tmp-old-1234abcd"
+    fresh = root / ".tmp-busy-5678abcd"  # maybe another import running right now
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "half.th").write_bytes(b"x")
+    os.utime(stale, (0, 0))
+
+    store.import_model(build_small_htdemucs_repo(tmp_path, "next"))
+
+    assert sorted(p.name for p in root.iterdir()) == [fresh.name, "next"]
+    assert installed_names() == ["classic", "next"]
+
+
 def _nothing_installed() -> bool:
     root = models_dir()
     return not root.exists() or list(root.iterdir()) == []

@@ -90,11 +90,11 @@ def _check_stem(job: Job, sources: tuple[str, ...]) -> None:
 
 
 def _load_engine(job: Job) -> Engine:
-    from isomix.separation.engine import get_engine
+    from isomix.separation.engine import DeviceUnavailableError, get_engine
 
     try:
         engine = get_engine(job.model, device=job.device)
-    except ModelNotInstalledError as error:
+    except (ModelNotInstalledError, DeviceUnavailableError, store.ModelStoreError) as error:
         raise JobError(str(error)) from error
     except Exception as error:  # device missing, damaged weights, ...
         raise JobError(f"could not load model '{job.model}': {_describe_failure(error)}") from error

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -254,9 +255,26 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+# Leftovers of an install or removal killed halfway are deleted once surely abandoned.
+_LEFTOVER_PREFIXES = (".tmp-", ".removed-", ".replaced-")
+_LEFTOVER_AGE_SECONDS = 6 * 3600
+
+
+def _sweep_leftovers(root: Path) -> None:
+    now = time.time()
+    for path in root.iterdir():
+        try:
+            old = now - path.stat().st_mtime > _LEFTOVER_AGE_SECONDS
+        except OSError:
+            continue
+        if path.name.startswith(_LEFTOVER_PREFIXES) and path.is_dir() and old:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def _staging_dir(root: Path, name: str) -> Iterator[Path]:
     root.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(root)
     staging = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
