@@ -81,8 +81,9 @@ def _insert_project(
     info: audio_io.AudioInfo,
     choice: SeparationChoice,
     settings: Settings,
-) -> tuple[schemas.Project, bool]:
-    """Create the row; `ready` at once when a stem set with the same key exists (dedup)."""
+) -> bool:
+    """Create the row; `ready` at once when a stem set with the same key exists (dedup).
+    Returns whether it waits for a separation."""
     key = stem_cache_key(upload.writer.sha256, choice.model, choice.two_stems, choice.shifts)
     now = utcnow()
     project = Project(
@@ -120,9 +121,15 @@ def _insert_project(
                 project.finished_at = now
         session.add(project)
         session.commit()
-        session.refresh(project)
-        queued = project.status == JobStatus.queued
-        return project_out(project, queue=QueueSnapshot.load(session), settings=settings), queued
+        return project.status == JobStatus.queued
+
+
+def _read_project(project_id: str, settings: Settings) -> schemas.Project:
+    with get_sessionmaker()() as session:
+        project = session.get(Project, project_id)
+        if project is None:  # deleted in the meantime
+            raise ApiError(404, "not_found", "Project not found.")
+        return project_out(project, queue=_queue_for(project, session), settings=settings)
 
 
 @router.post(
@@ -165,7 +172,7 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
         except AudioError as error:
             raise _audio_error(error) from None
         source_path = await run_in_threadpool(upload.writer.finalize, info.extension)
-        body, queued = await run_in_threadpool(
+        queued = await run_in_threadpool(
             lambda: _insert_project(
                 project_id=project_id,
                 upload=upload,
@@ -180,10 +187,11 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
         if isinstance(error, ApiError):
             metrics.upload_refused(error.code)
         raise
+    # Committed: from here on the files belong to the project, whatever happens.
     metrics.upload_accepted()
     if queued:
         await run_in_threadpool(jobs.enqueue_separation, project_id)
-    return body
+    return await run_in_threadpool(_read_project, project_id, settings)
 
 
 @router.get("", response_model=schemas.ProjectList)
