@@ -84,6 +84,9 @@ NOT_AUDIO: dict[str, Callable[[Path], bytes]] = {
     "png": lambda _: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200),
     "zip": lambda _: b"PK\x03\x04\x14\x00\x00\x00" + bytes(200),
     "pdf": lambda _: b"%PDF-1.7\n" + bytes(200),
+    "heic_photo": lambda _: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200),
+    "avif_image": lambda _: b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1" + bytes(200),
+    "almost_ogg_magic": lambda _: b"Ogg" + bytes(200),
     "adts_aac": lambda _: b"\xff\xf1\x50\x80\x02\x1f\xfc" + bytes(500),
     "id3_then_hls": lambda secret: _id3_header() + _hls(secret),
     "id3_then_concat": lambda secret: (

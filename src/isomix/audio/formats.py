@@ -27,6 +27,11 @@ _HEAD_BYTES: Final = 64
 _MPEG_SYNC_WINDOW: Final = 4096
 _MAX_ID3_TAGS: Final = 8
 
+# ISO-BMFF brands of still images (HEIC photos, AVIF): an ftyp box, but not a movie.
+_IMAGE_BRANDS: Final = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+)
+
 _UNSUPPORTED_MESSAGE: Final = (
     "This file is not a supported audio file. "
     "Upload MP3, WAV, FLAC, OGG/Opus, M4A/MP4, AIFF or MKV/WebM."
@@ -56,7 +61,7 @@ def _sniff_head(head: bytes) -> str | None:
         return FLAC
     if head.startswith(b"OggS"):
         return OGG
-    if head[4:8] == b"ftyp":
+    if head[4:8] == b"ftyp" and head[8:12] not in _IMAGE_BRANDS:
         return MP4
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
         return AIFF
