@@ -35,9 +35,6 @@ MANIFEST = "manifest.json"
 # "manual": a folder put in models_dir by hand (bag yaml + weights, no manifest yet).
 ModelSource = Literal["pulled", "imported", "manual", "builtin"]
 
-# Seconds to wait for the hub to answer the first request before declaring it unreachable.
-HUB_CONNECT_TIMEOUT = 5.0
-
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -73,7 +70,7 @@ class InstalledModel:
         return self.source == "builtin"
 
 
-def _models_dir(models_dir: Path | None) -> Path:
+def resolve_models_dir(models_dir: Path | None) -> Path:
     return models_dir if models_dir is not None else get_settings().models_dir
 
 
@@ -81,7 +78,7 @@ def valid_name(name: str) -> bool:
     return _NAME_PATTERN.fullmatch(name) is not None
 
 
-def _builtin(name: str) -> InstalledModel:
+def builtin_model(name: str) -> InstalledModel:
     entry = catalog.CATALOG[name]
     return InstalledModel(
         name=name, path=None, sources=entry.stems, sample_rate=44100, size_bytes=0,
@@ -131,11 +128,11 @@ def installed_models(
     """Built-in models first (the test-only ones when `include_hidden`), then installed folders
     by name. Half-built folders (names starting with '.') and foreign folders are skipped."""
     models = [
-        _builtin(entry.name)
+        builtin_model(entry.name)
         for entry in catalog.CATALOG.values()
         if entry.builtin and (include_hidden or not entry.hidden)
     ]
-    root = _models_dir(models_dir)
+    root = resolve_models_dir(models_dir)
     if root.is_dir():
         for folder in sorted(root.iterdir()):
             if folder.name.startswith(".") or not folder.is_dir() or not valid_name(folder.name):
@@ -148,10 +145,10 @@ def installed_models(
 
 def get_installed(name: str, models_dir: Path | None = None) -> InstalledModel | None:
     if catalog.is_builtin(name):
-        return _builtin(name)
+        return builtin_model(name)
     if not valid_name(name):
         return None
-    return _read_folder(_models_dir(models_dir) / name)
+    return _read_folder(resolve_models_dir(models_dir) / name)
 
 
 def is_installed(name: str, models_dir: Path | None = None) -> bool:
@@ -227,7 +224,7 @@ def remove_model(name: str, models_dir: Path | None = None) -> None:
         raise ModelStoreError(f"'{name}' is built in and cannot be removed")
     if get_installed(name, models_dir) is None:
         raise ModelNotInstalledError(name, known=catalog.is_known(name))
-    root = _models_dir(models_dir)
+    root = resolve_models_dir(models_dir)
     # Rename first so the model disappears at once even if deleting the files is slow.
     trash = root / f".removed-{name}-{uuid.uuid4().hex[:8]}"
     os.replace(root / name, trash)
@@ -272,7 +269,7 @@ def _sweep_leftovers(root: Path) -> None:
 
 
 @contextmanager
-def _staging_dir(root: Path, name: str) -> Iterator[Path]:
+def staging_dir(root: Path, name: str) -> Iterator[Path]:
     root.mkdir(parents=True, exist_ok=True)
     _sweep_leftovers(root)
     staging = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
@@ -283,7 +280,7 @@ def _staging_dir(root: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _install_staged(
+def install_staged(
     staging: Path, name: str, source: ModelSource, *, force: bool, root: Path
 ) -> InstalledModel:
     """Verify the staged folder by loading it, write its manifest and rename it into place."""
@@ -404,98 +401,16 @@ def import_model(
         )
     name = name or default_name
     _check_new_name(name)
-    root = _models_dir(models_dir)
+    root = resolve_models_dir(models_dir)
     if (root / name).exists() and not force:
         raise ModelExistsError(f"Model '{name}' is already installed; add --force to replace it")
-    with _staging_dir(root, name) as staging:
+    with staging_dir(root, name) as staging:
         if yaml_path is not None:
             _stage_from_folder(yaml_path, staging, name, shutil.copyfile)
         else:
             shutil.copyfile(path, staging / path.name)
             _write_bag_yaml(staging / f"{name}.yaml", [signature_of(path)])
-        return _install_staged(staging, name, "imported", force=force, root=root)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pulling from the hub
-
-
-def hub_file_urls(name: str) -> list[str]:
-    """The files `pull` fetches for a catalog model, for downloading them by other means."""
-    from huggingface_hub import hf_hub_url
-
-    entry = catalog.CATALOG[name]
-    assert entry.hub_repo is not None
-    filenames = [entry.yaml_filename] + [f"{sig}.safetensors" for sig in entry.signatures]
-    return [hf_hub_url(entry.hub_repo, filename) for filename in filenames]
-
-
-def _offline_hint(name: str, reason: str) -> PullError:
-    files = "\n".join(f"  {url}" for url in hub_file_urls(name))
-    return PullError(
-        f"could not reach the model hub ({reason}). To install '{name}' offline, download "
-        f"these files on a machine with internet:\n{files}\n"
-        f"put them in one folder, copy it here and run `isomix models import FOLDER --name "
-        f"{name}`."
-    )
-
-
-def _describe_network_error(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-class _NotInCache(Exception):
-    pass
-
-
-def _cache_fetcher(repo: str) -> Callable[[str], Path]:
-    """Files from the local HuggingFace cache (e.g. left by an earlier `demucs` run)."""
-    from huggingface_hub import hf_hub_download
-
-    def fetch(filename: str) -> Path:
-        try:
-            return Path(hf_hub_download(repo, filename, local_files_only=True))
-        except Exception as error:
-            raise _NotInCache(filename) from error
-
-    return fetch
-
-
-def _network_fetcher(repo: str, directory: Path) -> Callable[[str], Path]:
-    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
-
-    from isomix.separation.weights import sha256_of
-
-    def fetch(filename: str) -> Path:
-        try:
-            metadata = get_hf_file_metadata(hf_hub_url(repo, filename), timeout=HUB_CONNECT_TIMEOUT)
-            path = Path(hf_hub_download(repo, filename, local_dir=directory))
-        except Exception as error:
-            raise PullError(
-                f"downloading {filename} from {repo} failed: {_describe_network_error(error)}"
-            ) from error
-        # For files stored with LFS/Xet the hub's ETag is the content's sha256.
-        etag = (metadata.etag or "").removeprefix("W/").strip('"')
-        if re.fullmatch(r"[0-9a-f]{64}", etag) and sha256_of(path) != etag:
-            raise PullError(f"{filename} from {repo} does not match the hub's sha256 {etag}")
-        return path
-
-    return fetch
-
-
-def _hub_reachable(repo: str, filename: str) -> str | None:
-    """None when the hub answers; otherwise why not. One short request, no retries (the
-    hub client's own downloads retry with backoff for about 25 s)."""
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
-
-    if constants.HF_HUB_OFFLINE:
-        return "HF_HUB_OFFLINE is set"
-    try:
-        get_hf_file_metadata(hf_hub_url(repo, filename), timeout=HUB_CONNECT_TIMEOUT)
-    except Exception as error:
-        return f"{constants.ENDPOINT}: {_describe_network_error(error)}"
-    return None
+        return install_staged(staging, name, "imported", force=force, root=root)
 
 
 def pull_model(
@@ -505,46 +420,8 @@ def pull_model(
     force: bool = False,
     models_dir: Path | None = None,
 ) -> InstalledModel:
-    """Download a catalog model from the HuggingFace hub, verify it and install it.
+    """Download a catalog model from the HuggingFace hub, verify it and install it (see
+    `isomix.separation.hub.pull`). Raises PullError, with the offline way in its message."""
+    from isomix.separation.hub import pull
 
-    Fails within a few seconds when the hub cannot be reached (or HF_HUB_OFFLINE is set), with
-    a PullError that lists the files to fetch for `isomix models import`; files already in the
-    local HuggingFace cache are used without the network."""
-    entry = catalog.get_entry(name)
-    if entry is None:
-        known = ", ".join(e.name for e in catalog.listed_entries() if not e.builtin)
-        raise PullError(f"Unknown model '{name}'. Models on the hub: {known}")
-    if entry.builtin:
-        return _builtin(name)
-    existing = get_installed(name, models_dir)
-    if existing is not None and not force:
-        return existing
-    repo = entry.hub_repo
-    assert repo is not None
-
-    from isomix.separation.weights import WeightFileError, read_bag_spec
-
-    unreachable = _hub_reachable(repo, entry.yaml_filename)
-    root = _models_dir(models_dir)
-    with _staging_dir(root, name) as staging:
-        download_dir = staging / ".download"
-        fetch = _cache_fetcher(repo) if unreachable else _network_fetcher(repo, download_dir)
-        # From the cache the files are copied (the cache keeps them); downloads are moved.
-        transfer = shutil.copyfile if unreachable else shutil.move
-        try:
-            yaml_path = fetch(entry.yaml_filename)
-            spec = read_bag_spec(yaml_path)
-            for sig in spec.models:
-                transfer(fetch(f"{sig}.safetensors"), staging / f"{sig}.safetensors")
-            shutil.copyfile(yaml_path, staging / entry.yaml_filename)
-        except _NotInCache as error:
-            raise _offline_hint(name, unreachable or "") from error
-        except WeightFileError as error:
-            raise PullError(f"the hub's {entry.yaml_filename} is not usable: {error}") from error
-        shutil.rmtree(download_dir, ignore_errors=True)
-        try:
-            return _install_staged(staging, name, "pulled", force=force, root=root)
-        except ModelExistsError:
-            raise
-        except ModelImportError as error:
-            raise PullError(f"the files downloaded for '{name}' are not usable: {error}") from error
+    return pull(name, progress=progress, force=force, models_dir=models_dir)
