@@ -76,6 +76,7 @@ def test_two_good_files_and_a_corrupt_one(
     assert errors[0].startswith(f"error: {corrupt}: ")
     assert "Traceback" not in err
     assert "Done: 2 file(s) separated, 1 failed" in stdout
+    assert err.count("100%|") >= 2  # a progress bar per separated file, run to the end
     assert "real-time factor" in stdout
 
 

@@ -431,3 +431,26 @@ def test_pull_refuses_a_download_that_does_not_match_the_hub_sha256(tmp_path: Pa
     assert "does not match the hub's sha256" in result.stdout
     assert not store.is_installed("htdemucs")
     assert _nothing_installed()
+
+
+def test_offline_pull_uses_files_an_earlier_demucs_run_left_in_the_hf_cache(
+    tmp_path: Path,
+) -> None:
+    hub, content = _hub_with_htdemucs(tmp_path)
+    hf_home = {"HF_HOME": str(tmp_path / "hf")}
+    # What `demucs -n htdemucs` does on a machine online: hf_hub_download into the HF cache.
+    fill_cache = (
+        "from huggingface_hub import hf_hub_download\n"
+        "for name in ('htdemucs.yaml', '955717e8.safetensors'):\n"
+        "    hf_hub_download('adefossez/HTDemucs', name)\n"
+    )
+    with hub.serve() as endpoint:
+        filled = _run(fill_cache, {"HF_ENDPOINT": endpoint, **hf_home})
+    assert filled.returncode == 0, filled.stderr
+
+    result = _run(PULL_ONLINE, {"HF_HUB_OFFLINE": "1", **hf_home})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    installed = store.get_installed("htdemucs")
+    assert installed is not None
+    assert installed.files["955717e8.safetensors"] == hashlib.sha256(content).hexdigest()
