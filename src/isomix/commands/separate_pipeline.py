@@ -140,8 +140,9 @@ class _ProgressBar:
         if target > self._bar.n:
             self._bar.update(target - self._bar.n)
 
-    def close(self) -> None:
-        self(1.0)
+    def close(self, *, finished: bool) -> None:
+        if finished:
+            self(1.0)
         self._bar.close()
 
 
@@ -184,7 +185,7 @@ def run_job(job: Job) -> int:
     finally:
         decoder.shutdown(wait=False, cancel_futures=True)
         encoder.shutdown(wait=True, cancel_futures=True)
-    return _summary(tracks, time.perf_counter() - started, out_dir)
+    return _summary(tracks, time.perf_counter() - started)
 
 
 def _separate_one(
@@ -206,10 +207,10 @@ def _separate_one(
     try:
         stems = engine.separate(mix, options, bar)
     except Exception as error:
+        bar.close(finished=False)
         track.error = f"separation failed: {_describe_failure(error)}"
         return
-    finally:
-        bar.close()
+    bar.close(finished=True)
     del mix
     if job.two_stems is not None:
         stems = two_stems(stems, job.two_stems)
@@ -275,7 +276,7 @@ def _warn_same_names(tracks: list[_Track]) -> None:
         seen[track.name] = track.path
 
 
-def _summary(tracks: list[_Track], seconds: float, out_dir: Path) -> int:
+def _summary(tracks: list[_Track], seconds: float) -> int:
     ok = [track for track in tracks if track.error is None]
     failed = len(tracks) - len(ok)
     line = f"Done: {len(ok)} file(s) separated, {failed} failed, in {seconds:.1f} s"
