@@ -55,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
     except SchemaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    from isomix.db import reset_engines
     from isomix.jobs.celery_app import get_app
+
+    # The parent process only forks pool children from here on: it must hold no database
+    # connection, or the children would inherit (and eventually close) its sockets.
+    reset_engines()
 
     get_app().worker_main(
         [

@@ -9,7 +9,8 @@ Why each setting (see shared/RELIABILITY.md 6-11):
 - attempts are counted on the row (Redis keeps no delivery count): a crashing input fails
   after settings.max_attempts instead of looping forever.
 - the model is loaded in the pool child, never in the parent before it forks.
-- a reconciler thread in the worker re-queues jobs of dead workers and re-sends lost messages.
+- a reconciler thread in each pool child re-queues jobs of dead workers and re-sends lost
+  messages; the parent keeps no database connection, so forking shares none.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def configure(app: Celery, settings: Settings) -> None:
 
 
 _worker_id: str | None = None
+_reconciler: Reconciler | None = None
 
 
 def current_worker_id() -> str:
@@ -128,8 +130,7 @@ def get_app() -> Celery:
     app.task(name=EXPORT_TASK)(export)
     app.task(name=CLEANUP_TASK)(cleanup)
     signals.worker_process_init.connect(_init_pool_child, weak=False)
-    signals.worker_ready.connect(_start_reconciler, weak=False)
-    signals.worker_shutdown.connect(_stop_reconciler, weak=False)
+    signals.worker_process_shutdown.connect(_stop_reconciler, weak=False)
     return app
 
 
@@ -137,13 +138,14 @@ def get_app() -> Celery:
 
 
 def _init_pool_child(**_: Any) -> None:
-    """In each pool child: fresh database connections, and the default model loaded once."""
-    global _worker_id
+    """In each pool child: no connection inherited from the parent, the default model loaded
+    once, and the reconciler thread started."""
+    global _worker_id, _reconciler
     _worker_id = None  # forked children must not share the parent's id
     from isomix.db import get_engine as get_database_engine
 
-    # The pool inherited from the parent must not be used, nor closed (close=False): closing
-    # would end the parent's own connections.
+    # The parent opens no connection after startup (commands/worker.py closes them), so this
+    # is a safety net: close=False drops inherited connections without closing the parent's.
     get_database_engine().dispose(close=False)
     settings = get_settings()
     try:
@@ -153,12 +155,20 @@ def _init_pool_child(**_: Any) -> None:
         log.info("model %s loaded in worker child %s", settings.default_model, os.getpid())
     except Exception as error:  # not installed here: jobs will say so with a clear message
         log.warning("default model %s not preloaded: %s", settings.default_model, error)
+    _reconciler = Reconciler()
+    _reconciler.start()
+
+
+def _stop_reconciler(**_: Any) -> None:
+    if _reconciler is not None:
+        _reconciler.stop()
 
 
 class Reconciler:
-    """A thread in the worker's main process: re-queues jobs whose worker died, re-sends lost
-    messages, and runs the full cleanup now and then. Several workers may run it at once:
-    every change it makes is a compare-and-set."""
+    """A thread in each pool child: re-queues jobs whose worker died, re-sends lost messages,
+    and runs the full cleanup now and then. Several may run at once: every change it makes is
+    a compare-and-set. It lives in the child, not in the parent, because a parent holding
+    database connections when it forks a new child shares their sockets with it."""
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -192,17 +202,3 @@ class Reconciler:
             except Exception:
                 log.exception("reconciler round failed")
             rounds += 1
-
-
-_reconciler: Reconciler | None = None
-
-
-def _start_reconciler(**_: Any) -> None:
-    global _reconciler
-    _reconciler = Reconciler()
-    _reconciler.start()
-
-
-def _stop_reconciler(**_: Any) -> None:
-    if _reconciler is not None:
-        _reconciler.stop()

@@ -1,0 +1,127 @@
+"""Celery + Redis + PostgreSQL for real: jobs end ready exactly once through kill -9 and
+crashing inputs (shared/RELIABILITY.md 6-10)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Stack, children_of, wait_until
+from sqlalchemy import func, select
+
+from isomix.audio.io import encode
+from isomix.db import get_sessionmaker
+from isomix.jobs import queue
+from isomix.jobs.tasks import CRASH_HOOK_ENV, run_cleanup
+from isomix.models import JobStatus, Project, SeparationStat, StemSet, new_id
+
+pytestmark = pytest.mark.integration
+
+JOB_TIMEOUT = 90.0
+CRASHING_FILE = "crash-the-worker.wav"
+
+
+def add_project(data_dir: Path, *, seconds: float, seed: int, filename: str = "song.wav") -> str:
+    rng = np.random.default_rng(seed)
+    audio = (0.1 * rng.standard_normal((2, round(seconds * 44100)))).astype(np.float32)
+    project_id = new_id()
+    relative = f"projects/{project_id}/original.wav"
+    encode(data_dir / relative, audio, 44100, format="wav", clip="none")
+    data = (data_dir / relative).read_bytes()
+    with get_sessionmaker()() as db, db.begin():
+        db.add(
+            Project(
+                id=project_id,
+                filename=filename,
+                source_path=relative,
+                content_sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=len(data),
+                container="wav",
+                model="demucs_unittest",
+                shifts=1,
+            )
+        )
+    queue.enqueue_separation(project_id)  # after the commit, as the API does
+    return project_id
+
+
+def status_of(project_id: str) -> Project:
+    with get_sessionmaker()() as db:
+        project = db.get(Project, project_id)
+        assert project is not None
+        return project
+
+
+def wait_finished(project_ids: list[str], timeout: float = JOB_TIMEOUT) -> None:
+    finished = {JobStatus.ready, JobStatus.failed}
+    wait_until(
+        lambda: all(status_of(pid).status in finished for pid in project_ids),
+        timeout,
+        f"{len(project_ids)} job(s) to finish",
+    )
+
+
+def stem_dir_names(data_dir: Path) -> list[str]:
+    directory = data_dir / "stems"
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_jobs_end_ready(stack: Stack) -> None:
+    stack.start_worker()
+    project_ids = [add_project(stack.data_dir, seconds=3, seed=seed) for seed in range(4)]
+    wait_finished(project_ids)
+    for project_id in project_ids:
+        project = status_of(project_id)
+        assert project.status == JobStatus.ready, project.error
+        assert project.attempts == 1
+    with get_sessionmaker()() as db:
+        stem_sets = list(db.scalars(select(StemSet)))
+        assert db.scalar(select(func.count()).select_from(SeparationStat)) == 4
+    assert sorted(s.id for s in stem_sets) == stem_dir_names(stack.data_dir)
+
+
+@pytest.mark.parametrize("victims", ["child", "parent and child"])
+def test_kill_9_during_a_job_still_ends_ready_once(stack: Stack, victims: str) -> None:
+    worker = stack.start_worker()
+    project_id = add_project(stack.data_dir, seconds=8, seed=7)
+    wait_until(
+        lambda: status_of(project_id).status == JobStatus.processing, JOB_TIMEOUT, "processing"
+    )
+    (child,) = children_of(worker.pid)
+    os.kill(child, signal.SIGKILL)
+    if victims == "parent and child":
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        stack.start_worker()  # a replacement, as a supervisor would start
+    wait_finished([project_id])
+
+    project = status_of(project_id)
+    assert project.status == JobStatus.ready, project.error
+    assert project.attempts == 2  # the killed attempt and the one that finished
+    run_cleanup()  # what the workers do periodically: removes the killed attempt's scratch
+    with get_sessionmaker()() as db:
+        (stem_set,) = db.scalars(select(StemSet)).all()
+    assert stem_set.refcount == 1
+    assert project.stem_set_id == stem_set.id
+    assert stem_dir_names(stack.data_dir) == [stem_set.id]  # one set of files, no temp dirs
+    # Nothing runs it a third time once it is ready.
+    time.sleep(2)
+    assert status_of(project_id).attempts == 2
+
+
+def test_input_that_crashes_the_worker_fails_after_three_attempts(stack: Stack) -> None:
+    stack.start_worker(**{CRASH_HOOK_ENV: CRASHING_FILE})
+    crashing = add_project(stack.data_dir, seconds=2, seed=1, filename=CRASHING_FILE)
+    healthy = add_project(stack.data_dir, seconds=2, seed=2)
+    wait_finished([crashing, healthy], timeout=150)
+    project = status_of(crashing)
+    assert project.status == JobStatus.failed
+    assert project.attempts == 3
+    assert project.error is not None
+    assert project.error.startswith("gave up after 3 attempts: the worker stopped")
+    assert status_of(healthy).status == JobStatus.ready  # the worker survived its crashes
