@@ -80,9 +80,23 @@ def register(subparsers: Any) -> None:
         default=settings.device,
         help=f"where to run the model (default {settings.device})",
     )
-    parser.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
+    formats = parser.add_mutually_exclusive_group()
+    formats.add_argument(
+        "--format", choices=("wav", "flac", "mp3"), default="wav", help="output (default wav)"
+    )
+    # The Demucs CLI's spellings, so its command lines work here too.
+    formats.add_argument(
+        "--flac", dest="format", action="store_const", const="flac", help="same as --format flac"
+    )
+    formats.add_argument(
+        "--mp3", dest="format", action="store_const", const="mp3", help="same as --format mp3"
+    )
     parser.add_argument(
-        "--bitrate", type=_bitrate, default=320, help="MP3 bitrate in kbps (default 320)"
+        "--bitrate",
+        "--mp3-bitrate",
+        type=_bitrate,
+        default=320,
+        help="MP3 bitrate in kbps (default 320)",
     )
     depth = parser.add_mutually_exclusive_group()
     depth.add_argument("--int24", action="store_true", help="24-bit WAV/FLAC (default 16)")
