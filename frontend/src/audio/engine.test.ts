@@ -164,3 +164,66 @@ describe("MixerEngine transport", () => {
     expect(ctx.state).toBe("closed");
   });
 });
+
+describe("MixerEngine with partly decoded buffers", () => {
+  function partial() {
+    const ctx = new FakeContext();
+    const heads = Object.fromEntries(NAMES.map((n) => [n, buffer(30)]));
+    const settings: MixSettings = { stems: initialTracks(NAMES), masterGainDb: 0 };
+    const engine = new MixerEngine(ctx as unknown as EngineContext, heads, settings, { duration: 240, complete: false });
+    const full = Object.fromEntries(NAMES.map((n) => [n, buffer(240.02)]));
+    return { ctx, engine, full };
+  }
+
+  it("reports the song's duration, not the heads'", () => {
+    const { engine } = partial();
+    expect(engine.duration).toBe(240);
+    expect(engine.isComplete).toBe(false);
+  });
+
+  it("swaps to the full buffers while playing without a gap: old stop and new start at the same time", async () => {
+    const { ctx, engine, full } = partial();
+    await engine.play();
+    const old = live(ctx);
+    const t0 = old[0]!.started![0];
+    ctx.currentTime = t0 + 5;
+    engine.replaceBuffers(full);
+    const fresh = ctx.sources.filter((s) => !old.includes(s));
+    expect(fresh).toHaveLength(4);
+    expect(fresh.every((s) => s.buffer!.duration === 240.02)).toBe(true);
+    const [when, offset] = fresh[0]!.started!;
+    expect(new Set(fresh.map((s) => JSON.stringify(s.started))).size).toBe(1);
+    expect(offset).toBeCloseTo(when - t0, 9); // exactly where the old sources are at `when`
+    expect(old.every((s) => s.stopped)).toBe(true);
+    expect(engine.isComplete).toBe(true);
+    expect(engine.duration).toBe(240.02);
+    expect(engine.isPlaying).toBe(true);
+  });
+
+  it("waits at the end of the decoded part and resumes when the rest arrives", async () => {
+    const { ctx, engine, full } = partial();
+    const events: string[] = [];
+    engine.events.on("waiting", () => events.push("waiting"));
+    engine.events.on("play", () => events.push("play"));
+    await engine.play();
+    ctx.currentTime = live(ctx)[0]!.started![0] + 30;
+    live(ctx)[0]!.onended!();
+    expect(events).toEqual(["play", "waiting"]);
+    expect(engine.isPlaying).toBe(false);
+    expect(engine.currentTime).toBeCloseTo(30, 9);
+    engine.replaceBuffers(full);
+    await Promise.resolve();
+    expect(events).toEqual(["play", "waiting", "play"]);
+    expect(live(ctx)[0]!.started![1]).toBeCloseTo(30, 9);
+  });
+
+  it("a pause while waiting cancels the automatic resume", async () => {
+    const { ctx, engine, full } = partial();
+    await engine.play();
+    live(ctx)[0]!.onended!();
+    engine.pause();
+    engine.replaceBuffers(full);
+    await Promise.resolve();
+    expect(engine.isPlaying).toBe(false);
+  });
+});

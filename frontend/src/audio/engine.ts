@@ -15,6 +15,17 @@ export interface EngineEvents extends Record<string, unknown> {
   seek: { position: number };
   ended: { position: number };
   loop: { region: LoopRegion | null; enabled: boolean };
+  /** Playback reached the end of partly decoded buffers; it resumes when they are complete. */
+  waiting: { position: number };
+  /** The complete buffers replaced the partial ones. */
+  complete: { position: number };
+}
+
+export interface EngineOptions {
+  /** The song's length when `buffers` hold only its beginning (see replaceBuffers). */
+  duration?: number;
+  /** False while `buffers` hold only the beginning of each stem. */
+  complete?: boolean;
 }
 
 /** The slice of AudioContext the engine uses (lets tests pass a fake). */
@@ -38,7 +49,9 @@ const LIVE_RAMP_SECONDS = 0.015;
 
 export class MixerEngine {
   readonly events = new Emitter<EngineEvents>();
-  readonly duration: number;
+  private songDuration: number;
+  private complete: boolean;
+  private resumeWhenComplete = false;
   private readonly graph: MixGraph;
   private readonly stemMeters: Record<string, AnalyserNode> = {};
   private readonly masterMeter: AnalyserNode;
@@ -54,8 +67,9 @@ export class MixerEngine {
 
   constructor(
     private readonly ctx: EngineContext,
-    private readonly buffers: Record<string, AudioBuffer>,
+    private buffers: Record<string, AudioBuffer>,
     settings: MixSettings,
+    options: EngineOptions = {},
   ) {
     this.masterMeter = ctx.createAnalyser();
     this.masterMeter.fftSize = 1024;
@@ -69,13 +83,49 @@ export class MixerEngine {
       this.graph.stems[name]!.pan.connect(meter);
       this.stemMeters[name] = meter;
     }
-    this.duration = Math.max(0, ...Object.values(buffers).map((b) => b.duration));
+    this.songDuration = options.duration ?? maxDuration(buffers);
+    this.complete = options.complete ?? true;
     this.settings = settings;
     applyMixSettings(this.graph, settings, ctx.currentTime, 0);
   }
 
   get isPlaying(): boolean {
     return this.playing;
+  }
+
+  get duration(): number {
+    return this.songDuration;
+  }
+
+  /** False while only the beginning of each stem is decoded. */
+  get isComplete(): boolean {
+    return this.complete;
+  }
+
+  /**
+   * Swap in the fully decoded buffers. While playing, the old sources stop and the new ones
+   * start at the same future context time and the matching offset: no gap, no drift.
+   */
+  replaceBuffers(buffers: Record<string, AudioBuffer>): void {
+    if (this.disposed) return;
+    this.buffers = buffers;
+    this.songDuration = maxDuration(buffers);
+    this.complete = true;
+    if (this.playing) {
+      const when = this.ctx.currentTime + START_LEAD_SECONDS;
+      const position = playheadPosition(this.offset, when - this.startedAt, this.duration, this.activeLoop());
+      const old = this.sources;
+      this.generation++;
+      for (const source of old) {
+        source.onended = () => source.disconnect();
+        source.stop(when);
+      }
+      this.startSources(position, when);
+    } else if (this.resumeWhenComplete) {
+      this.resumeWhenComplete = false;
+      void this.play();
+    }
+    this.events.emit("complete", { position: this.currentTime });
   }
 
   get stemNames(): string[] {
@@ -112,6 +162,7 @@ export class MixerEngine {
   }
 
   pause(): void {
+    this.resumeWhenComplete = false;
     if (!this.playing) return;
     const position = this.currentTime;
     this.stopSources();
@@ -190,8 +241,8 @@ export class MixerEngine {
     this.startSources(position);
   }
 
-  private startSources(position: number): void {
-    const when = this.ctx.currentTime + START_LEAD_SECONDS;
+  private startSources(position: number, at?: number): void {
+    const when = at ?? this.ctx.currentTime + START_LEAD_SECONDS;
     const loop = this.activeLoop();
     const generation = ++this.generation;
     this.sources = Object.entries(this.buffers).map(([name, buffer]) => {
@@ -211,6 +262,15 @@ export class MixerEngine {
     if (first) {
       first.onended = () => {
         if (generation !== this.generation || !this.playing) return;
+        if (!this.complete) {
+          // Ran past the decoded beginning: hold here and go on when the rest arrives.
+          const position = Math.min(this.currentTime, first.buffer?.duration ?? this.currentTime);
+          this.stopSources();
+          this.offset = position;
+          this.resumeWhenComplete = true;
+          this.events.emit("waiting", { position });
+          return;
+        }
         this.sources = [];
         this.playing = false;
         this.offset = this.duration;
@@ -236,4 +296,8 @@ export class MixerEngine {
     this.sources = [];
     this.playing = false;
   }
+}
+
+function maxDuration(buffers: Record<string, AudioBuffer>): number {
+  return Math.max(0, ...Object.values(buffers).map((b) => b.duration));
 }

@@ -21,6 +21,8 @@ export function Mixer({ project, engine, peaks }: Props) {
   const [playing, setPlaying] = useState(engine.isPlaying);
   const [loop, setLoop] = useState(engine.loop);
   const [exportOpen, setExportOpen] = useState(false);
+  const [complete, setComplete] = useState(engine.isComplete);
+  const [waiting, setWaiting] = useState(false);
 
   useEffect(() => {
     engine.setMix(mix);
@@ -29,8 +31,19 @@ export function Mixer({ project, engine, peaks }: Props) {
 
   useEffect(() => {
     const offs = [
-      engine.events.on("play", () => setPlaying(true)),
-      engine.events.on("pause", () => setPlaying(false)),
+      engine.events.on("play", () => {
+        setPlaying(true);
+        setWaiting(false);
+      }),
+      engine.events.on("pause", () => {
+        setPlaying(false);
+        setWaiting(false);
+      }),
+      engine.events.on("waiting", () => {
+        setPlaying(false);
+        setWaiting(true);
+      }),
+      engine.events.on("complete", () => setComplete(true)),
       engine.events.on("ended", () => setPlaying(false)),
       engine.events.on("loop", (l) => setLoop(l)),
     ];
@@ -65,6 +78,11 @@ export function Mixer({ project, engine, peaks }: Props) {
         onLoopEnabled={(enabled) => engine.setLoopEnabled(enabled)}
         onLoopRegion={selectLoop}
       />
+      {!complete && (
+        <p className="muted small" role="status" data-testid="mixer-buffering">
+          {waiting ? "Waiting for the rest of the song to load…" : "Loading the rest of the song; you can play the beginning now."}
+        </p>
+      )}
       <div className="lanes">
         {project.stems.map((stem) => (
           <StemLane

@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { MixerEngine } from "../../audio/engine";
 import type { MixSettings } from "../../audio/mixmath";
 import type { Project } from "../../lib/types";
-import { loadStemBuffers } from "./loadStems";
+import { loadStemsProgressively } from "./loadStems";
 
 export interface MixerLoad {
   engine: MixerEngine | null;
@@ -22,16 +22,25 @@ export function useMixerEngine(project: Project, initialMix: () => MixSettings):
     let decoded = 0;
     performance.mark("mixer-load-start");
     setState({ engine: null, decoded: 0, total: project.stems.length, error: null });
-    loadStemBuffers(ctx, project.stems, abort.signal, () => {
+    loadStemsProgressively(ctx, project.stems, project.duration_seconds, abort.signal, () => {
       decoded++;
       if (!abort.signal.aborted) setState((s) => ({ ...s, decoded }));
     })
-      .then((buffers) => {
+      .then(async ({ first, rest }) => {
         if (abort.signal.aborted) return;
-        engine = new MixerEngine(ctx, buffers, initialMix());
+        const duration = rest ? (project.duration_seconds ?? undefined) : undefined;
+        engine = new MixerEngine(ctx, first, initialMix(), { duration, complete: rest === null });
+        // "Ready to play": every stem can start now (the bench reads this measure).
         performance.mark("mixer-ready");
         performance.measure("mixer-load", "mixer-load-start", "mixer-ready");
         setState((s) => ({ ...s, engine }));
+        if (rest) {
+          const full = await rest;
+          if (abort.signal.aborted) return;
+          engine.replaceBuffers(full);
+        }
+        performance.mark("mixer-complete");
+        performance.measure("mixer-load-complete", "mixer-load-start", "mixer-complete");
       })
       .catch((error: unknown) => {
         if (!abort.signal.aborted) setState((s) => ({ ...s, error }));
