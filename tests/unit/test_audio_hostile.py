@@ -418,3 +418,18 @@ def test_fuzz_prefixes_are_detected_as_intended() -> None:
                 io.detect_container(path)
             except io.AudioError:
                 assert prefix.startswith(b"ID3") and len(prefix) == 10  # tag, then random
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "flac"])
+def test_a_glitch_mid_song_loses_a_frame_not_the_upload(tmp_path: Path, suffix: str) -> None:
+    good, full = _encoded(tmp_path, suffix)
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 300] = np.random.default_rng(0).integers(0, 256, 300, np.uint8).tobytes()
+    damaged = tmp_path / f"damaged.{suffix}"
+    damaged.write_bytes(bytes(data))
+    io.probe(damaged)
+    decoded = io.decode(damaged)
+    assert abs(decoded.shape[1] - full.shape[1]) <= 2 * 4608  # at most a frame or two lost
+    quarter = full.shape[1] // 4
+    np.testing.assert_allclose(decoded[:, :quarter], full[:, :quarter], atol=1e-4)

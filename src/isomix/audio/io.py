@@ -59,7 +59,6 @@ _MAX_INITIAL_SECONDS: Final = 600.0
 _DEFAULT_INITIAL_SECONDS: Final = 30.0
 # probe() decodes this much to prove that the stream really decodes.
 _PROBE_DECODE_SECONDS: Final = 0.5
-_PROBE_MAX_PACKETS: Final = 64
 # encode() converts this many samples per channel at a time.
 _ENCODE_SLICE: Final = 1 << 16
 _MAX_BAD_PACKETS: Final = 16
@@ -335,13 +334,10 @@ def _decode_a_little(container: av.container.InputContainer, stream: AudioStream
     decoded_samples = 0
     rate = 0
     try:
-        for index, packet in enumerate(container.demux(stream)):
-            for frame in packet.decode():
-                decoded_samples += frame.samples
-                rate = frame.sample_rate
+        for frame in _decoded_frames(container, stream):
+            decoded_samples += frame.samples
+            rate = frame.sample_rate
             if rate and decoded_samples >= _PROBE_DECODE_SECONDS * rate:
-                break
-            if index >= _PROBE_MAX_PACKETS and decoded_samples:
                 break
     except _DECODER_FAILURES as error:
         _raise_corrupt(error)
