@@ -1,8 +1,9 @@
 """Audio decoding and encoding through PyAV (the FFmpeg libraries in its wheel).
 
 Every user file is opened with the demuxer chosen from its content and pinned, from a Python
-file object (so FFmpeg opens no URL itself) and with nested opens refused (so no demuxer can
-reach another file). Decoding stops at the duration limit whatever the header says.
+file object (so FFmpeg opens no URL itself), with empty protocol and format whitelists and an
+io_open that refuses everything (so no demuxer can reach another file). Decoding stops at the
+duration limit whatever the header says, and writes into one growing buffer.
 """
 
 from __future__ import annotations
