@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -46,29 +47,41 @@ def write_stem_set(
     names = tuple(stems)
     samples = next(iter(stems.values())).shape[-1]
     duration = samples / sample_rate
-    peaks: dict[str, Any] = {
+    # The encoders release the GIL: encode the files side by side (the MP3 previews cost
+    # more than the lossless masters), and report each one as it completes.
+    files: list[tuple[str, dict[str, Any]]] = []
+    for name in names:
+        files.append((f"{name}.flac", {"format": "flac", "bit_depth": 24}))
+        files.append((f"{name}.mp3", {"format": "mp3", "bitrate": PREVIEW_BITRATE}))
+    workers = max(1, min(len(files), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") as pool:
+        futures = [
+            # Stems are written as they are (only clamped to full scale): the masters must
+            # still add up to the mixture, so no per-stem rescaling.
+            pool.submit(
+                encode,
+                directory / file,
+                stems[file.rsplit(".", 1)[0]],
+                sample_rate,
+                clip="none",
+                **options,
+            )
+            for file, options in files
+        ]
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                future.result()
+                if on_file is not None:
+                    on_file(done / len(futures))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    peaks = {
         "duration_seconds": duration,
         "buckets": PEAK_BUCKETS,
-        "stems": {},
+        "stems": {name: dsp.compute_peaks(stems[name], PEAK_BUCKETS) for name in names},
     }
-    for index, name in enumerate(names):
-        audio = stems[name]
-        # Stems are written as they are (only clamped to full scale): the masters must still
-        # add up to the mixture, so no per-stem rescaling.
-        encode(
-            directory / f"{name}.flac", audio, sample_rate, format="flac", bit_depth=24, clip="none"
-        )
-        encode(
-            directory / f"{name}.mp3",
-            audio,
-            sample_rate,
-            format="mp3",
-            bitrate=PREVIEW_BITRATE,
-            clip="none",
-        )
-        peaks["stems"][name] = dsp.compute_peaks(audio, PEAK_BUCKETS)
-        if on_file is not None:
-            on_file((index + 1) / len(names))
     write_json(directory / PEAKS_FILE, peaks)
     paths.fsync_tree(directory)
     return StemLayout(names=names, duration_seconds=duration)
