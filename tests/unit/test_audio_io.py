@@ -451,7 +451,7 @@ def test_failed_encode_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.M
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(io, "_write_with_pyav", explode)
+    monkeypatch.setattr(io, "write_with_pyav", explode)
     with pytest.raises(RuntimeError):
         io.encode(path, stereo_test_signal(0.2), RATE)
     assert path.read_bytes() == before
