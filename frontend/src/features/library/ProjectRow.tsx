@@ -23,7 +23,7 @@ export function ProjectRow({ project: p, onCancel, onRetry, onDelete }: Props) {
         <span className={`badge badge-${p.status}`}>{p.status}</span>
       </div>
       {moving && <ProgressBar value={p.progress} label={`Progress of ${p.filename}`} valueText={statusText(p)} />}
-      <p className="small">{statusText(p)}</p>
+      {p.status !== "ready" && <p className="small">{statusText(p)}</p>}
       <dl className="meta small">
         <div>
           <dt>Duration</dt>
