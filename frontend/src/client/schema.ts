@@ -407,6 +407,16 @@ export interface components {
             /** Status */
             status: string;
         };
+        /**
+         * InvalidRequestResponse
+         * @description 422: a message of ours, or FastAPI's list of validation issues for a malformed body.
+         */
+        InvalidRequestResponse: {
+            /** Code */
+            code: string;
+            /** Detail */
+            detail: string | components["schemas"]["ValidationIssue"][];
+        };
         /** ModelInfo */
         ModelInfo: {
             /** Default */
@@ -548,6 +558,15 @@ export interface components {
             /** Message */
             msg: string;
             /** Error Type */
+            type: string;
+        };
+        /** ValidationIssue */
+        ValidationIssue: {
+            /** Loc */
+            loc: (string | number)[];
+            /** Msg */
+            msg: string;
+            /** Type */
             type: string;
         };
     };
@@ -789,7 +808,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
                 };
             };
         };
@@ -985,6 +1004,15 @@ export interface operations {
                     "application/json": components["schemas"]["Export"];
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Not Found */
             404: {
                 headers: {
@@ -1009,7 +1037,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
                 };
             };
         };
