@@ -64,6 +64,7 @@ export class MixerEngine {
   private settings: MixSettings;
   private generation = 0; // ignores onended from sources we stopped on purpose
   private disposed = false;
+  private meterScratch = new Float32Array(0); // reused: meters are read every frame
 
   constructor(
     private readonly ctx: EngineContext,
@@ -208,7 +209,8 @@ export class MixerEngine {
   level(stem?: string): number {
     const meter = stem === undefined ? this.masterMeter : this.stemMeters[stem];
     if (!meter) return 0;
-    const data = new Float32Array(meter.fftSize);
+    if (this.meterScratch.length !== meter.fftSize) this.meterScratch = new Float32Array(meter.fftSize);
+    const data = this.meterScratch;
     meter.getFloatTimeDomainData(data);
     let peak = 0;
     for (const v of data) {

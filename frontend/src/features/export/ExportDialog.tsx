@@ -31,7 +31,12 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
-    if (open && !dialog.open) dialog.showModal();
+    if (open && !dialog.open) {
+      // A new export each time: the mix may have changed since the last one.
+      setJob(null);
+      setError(null);
+      dialog.showModal();
+    }
     if (!open && dialog.open) dialog.close();
   }, [open]);
 
@@ -77,14 +82,20 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
         <legend>Format</legend>
         {(["mp3", "wav", "flac"] as const).map((f) => (
           <label key={f} className="radio">
-            <input type="radio" name="format" value={f} checked={format === f} onChange={() => setFormat(f)} />
+            <input type="radio" name="format" value={f} checked={format === f} onChange={() => {
+                setFormat(f);
+                setJob(null);
+              }} />
             {f.toUpperCase()}
           </label>
         ))}
         {format === "mp3" && (
           <label className="field">
             Bitrate
-            <select value={bitrate} onChange={(e) => setBitrate(Number(e.target.value))}>
+            <select value={bitrate} onChange={(e) => {
+                setBitrate(Number(e.target.value));
+                setJob(null);
+              }}>
               {BITRATES.map((b) => (
                 <option key={b} value={b}>
                   {b} kbps
@@ -96,7 +107,10 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
         {format === "wav" && (
           <label className="field">
             Bit depth
-            <select value={bitDepth} onChange={(e) => setBitDepth(Number(e.target.value) as 16 | 24)}>
+            <select value={bitDepth} onChange={(e) => {
+                setBitDepth(Number(e.target.value) as 16 | 24);
+                setJob(null);
+              }}>
               <option value={16}>16-bit</option>
               <option value={24}>24-bit</option>
             </select>
