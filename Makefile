@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve separate test test-fast lint bench frontend system-deps clean
+.PHONY: install serve separate test test-python test-frontend test-fast lint bench frontend system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ serve: install frontend
 separate: install
 	$(BIN)/isomix separate $(ARGS)
 
-test: install system-deps
+# Everything: Python (unit, API, integration on real Redis/PostgreSQL/Celery) then the web UI.
+test: test-python test-frontend
+
+test-python: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-frontend: install system-deps
+	./scripts/test-frontend.sh
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)

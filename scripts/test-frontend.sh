@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The web UI's checks: types, unit tests (Vitest), the generated client is current, and the
+# end-to-end tests in Debian's Chromium against the real server.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/build-frontend.sh"
+cd "$root/frontend"
+npm run typecheck
+npm test
+npm run check-client
+npm run e2e
