@@ -7,7 +7,9 @@ and installs the same file for IsoMix in a temporary ISOMIX_DATA_DIR, writes one
 stereo WAV, then alternates the two commands BENCH_RUNS times each (default 3) and prints
 the median wall time, the median of the paired ratios isomix/demucs, the real-time factor
 (wall / audio duration) and the peak RSS of each run (os.wait4 on that child).
-BENCH_SHIFTS (default 1, both tools' default) and BENCH_SECONDS (default 60) can be changed.
+BENCH_SHIFTS (default 1, both tools' default) and BENCH_SECONDS (default 60) can be changed;
+BENCH_THREADS=N runs both with OMP_NUM_THREADS=N (torch's thread count) instead of torch's
+default, e.g. on a busy machine where 2 threads per process mostly wait for each other.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MODEL_NAME = "bench_htdemucs"
 @dataclass
 class Run:
     wall_s: float
+    cpu_s: float  # user + system: less sensitive than wall time to a busy machine
     peak_rss_mb: float
 
 
@@ -44,7 +47,7 @@ def _run(command: list[str], env: dict[str, str], log: Path) -> Run:
     if process.returncode != 0:
         sys.stderr.write(log.read_text()[-3000:])
         raise SystemExit(f"{command[:4]} failed with exit code {process.returncode}")
-    return Run(wall, usage.ru_maxrss / 1024)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def main() -> int:
@@ -62,6 +65,9 @@ def main() -> int:
         scipy.io.wavfile.write(track, SAMPLE_RATE, pcm.T.copy())
 
         env = {**os.environ, "ISOMIX_DATA_DIR": str(temp / "data")}
+        threads = os.environ.get("BENCH_THREADS")
+        if threads:
+            env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         commands = {
             "isomix": [sys.executable, "-m", "isomix", "separate", "-n", MODEL_NAME,
                        "--shifts", shifts, str(track), "-o", str(temp / "out_isomix")],
@@ -69,25 +75,33 @@ def main() -> int:
                        "--shifts", shifts, str(track), "-o", str(temp / "out_demucs")],
         }  # fmt: skip
         results: dict[str, list[Run]] = {name: [] for name in commands}
-        print(f"{seconds:g} s stereo track, shifts={shifts}, {runs} runs each, alternating")
+        print(f"{seconds:g} s stereo track, shifts={shifts}, {runs} runs each, alternating, "
+              f"torch threads: {threads or 'default'}")  # fmt: skip
         for index in range(runs):
             for name, command in commands.items():
                 run = _run(command, env, temp / f"{name}.log")
                 results[name].append(run)
-                print(f"  run {index + 1} {name:6s} {run.wall_s:7.1f} s  "
+                print(f"  run {index + 1} {name:6s} {run.wall_s:7.1f} s  CPU {run.cpu_s:7.1f} s  "
                       f"peak RSS {run.peak_rss_mb:6.0f} MB", flush=True)  # fmt: skip
 
     print()
     for name, name_runs in results.items():
         wall = statistics.median(run.wall_s for run in name_runs)
+        cpu = statistics.median(run.cpu_s for run in name_runs)
         rss = max(run.peak_rss_mb for run in name_runs)
-        print(f"{name:6s} median {wall:7.1f} s  RTF {wall / seconds:5.2f}  peak RSS {rss:.0f} MB")
+        print(f"{name:6s} median {wall:7.1f} s  RTF {wall / seconds:5.2f}  "
+              f"CPU {cpu:7.1f} s  peak RSS {rss:.0f} MB")  # fmt: skip
     ratios = [
         ours.wall_s / theirs.wall_s
         for ours, theirs in zip(results["isomix"], results["demucs"], strict=True)
     ]
+    cpu_ratios = [
+        ours.cpu_s / theirs.cpu_s
+        for ours, theirs in zip(results["isomix"], results["demucs"], strict=True)
+    ]
     print(f"ratio isomix/demucs: median {statistics.median(ratios):.3f} "
           f"(runs: {', '.join(f'{r:.3f}' for r in ratios)}; target <= 0.9)")  # fmt: skip
+    print(f"CPU-time ratio isomix/demucs: median {statistics.median(cpu_ratios):.3f}")
     return 0
 
 
