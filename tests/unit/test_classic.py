@@ -159,3 +159,13 @@ def test_beats_the_naive_hpss_baseline_on_real_stems() -> None:
     baseline = average_sdr(naive_hpss(mix))
     assert classic > baseline + 1.0
     assert classic > 2.0
+
+
+def test_side_fraction_is_zero_in_the_centre_and_one_at_the_sides() -> None:
+    tone = np.sin(2 * np.pi * 440 * np.arange(SR) / SR).astype(np.float32)
+    centre = dsp.stft(np.stack([tone, tone]), 2048, 512)
+    left_only = dsp.stft(np.stack([tone, 0 * tone]), 2048, 512)
+    loud = np.abs(centre[0]) > 1.0
+    assert dsp.side_fraction(centre)[loud].max() < 1e-6
+    assert dsp.side_fraction(left_only)[loud].min() > 0.99
+    assert not dsp.side_fraction(centre[:1]).any()

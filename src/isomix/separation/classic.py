@@ -42,6 +42,9 @@ class ClassicParams:
     vocal_power: float = 1.0
     vocal_low_hz: float = 150.0
     vocal_high_hz: float = 16000.0
+    # Lead vocals sit in the centre: a bin whose channels differ by this fraction of its
+    # energy (|L-R|^2 / (|L|^2+|R|^2) >= 1/centre_strictness) is not given to the vocals.
+    centre_strictness: float = 3.0
     # Harmonic/percussive medians: across this much time, and across this many Hz.
     harmonic_seconds: float = 1.2
     percussive_hz: float = 40.0
@@ -145,7 +148,8 @@ def block_masks(
     background = dsp.repeating_background(magnitude, params.neighbours, min_gap)
     repeating = dsp.soft_mask(background, magnitude - background, params.vocal_power)
     vocal_band = dsp.bandpass_weight(freqs, params.vocal_low_hz, params.vocal_high_hz)
-    vocals_mask = (1 - repeating) * vocal_band
+    off_centre = np.clip(params.centre_strictness * dsp.side_fraction(spectrum), 0.0, 1.0)
+    vocals_mask = (1 - repeating) * vocal_band * (1 - off_centre)
     rest = 1 - vocals_mask
     if progress is not None:
         progress(0.4)

@@ -66,6 +66,18 @@ def soft_mask(target: Real, rest: Real, power: float) -> Real:
     return (target_p / (target_p + rest_p + _TINY)).astype(np.float32)
 
 
+def side_fraction(spectrum: Spectrum) -> Real:
+    """Per bin, |L-R|^2 / (|L|^2+|R|^2): 0 for centre-panned sound, 1 for one side or
+    uncorrelated (wide) sound; zeros for mono input."""
+    if spectrum.shape[0] != 2:
+        return np.zeros(spectrum.shape[1:], dtype=np.float32)
+    left, right = spectrum
+    side = np.abs(left - right) ** 2
+    total = np.abs(left) ** 2 + np.abs(right) ** 2
+    fraction: Real = np.minimum(side / (total + _TINY), 1.0).astype(np.float32)
+    return fraction
+
+
 def harmonic_percussive(magnitude: Real, time_kernel: int, freq_kernel: int) -> tuple[Real, Real]:
     """Median across time (sustained, harmonic) and across frequency (broadband, percussive)."""
     harmonic = median_filter(magnitude, size=(1, time_kernel), mode="reflect")
