@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -582,6 +583,22 @@ def test_drain_respects_the_limit() -> None:
     with get_sessionmaker()() as db:
         statuses = sorted(db.scalars(select(Project.status)))
     assert statuses == ["queued", "ready"]
+
+
+def test_restart_resumes_jobs_of_a_dead_local_worker_at_once() -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    orphaned = add_project(seed=10)
+    running = add_project(seed=11)
+    assert claim(Project, orphaned, worker_id=f"embedded:{host}:{gone.pid}:aa") is Claim.claimed
+    assert claim(Project, running, worker_id=f"embedded:{host}:{os.getpid()}:bb") is (Claim.claimed)
+    assert embedded.next_jobs() == []  # both leases are still live
+    assert embedded.release_dead_local_leases() == 1
+    assert embedded.next_jobs() == [(Project, orphaned)]
 
 
 def test_embedded_worker_process_runs_jobs_and_stops(real_model: None) -> None:

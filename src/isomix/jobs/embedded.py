@@ -18,7 +18,7 @@ from datetime import datetime
 from multiprocessing.synchronize import Event
 from typing import Any, Final
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from isomix.jobs import lease
 from isomix.jobs.lease import JobModel
@@ -57,6 +57,50 @@ def next_jobs(now: datetime | None = None, *, limit: int = 8) -> list[tuple[JobM
             found.extend((lease.as_utc(row.queued_at), model, row.id) for row in rows)
     found.sort(key=lambda item: item[0])
     return [(model, job_id) for _, model, job_id in found[:limit]]
+
+
+def release_dead_local_leases(now: datetime | None = None) -> int:
+    """Expire at once the leases of embedded workers of this machine whose process is gone
+    (the server was killed), so a restart resumes their jobs without waiting for the lease."""
+    now = now or lease.utcnow()
+    prefix = f"embedded:{socket.gethostname()}:"
+    released = 0
+    with lease.session() as db, db.begin():
+        for model in (Project, Export):
+            rows = db.execute(
+                select(model.id, model.lease_owner).where(
+                    model.status == JobStatus.processing, model.lease_owner.startswith(prefix)
+                )
+            ).all()
+            for row in rows:
+                try:
+                    pid = int(row.lease_owner.rsplit(":", 2)[1])
+                except (ValueError, IndexError):
+                    continue
+                if _process_exists(pid):
+                    continue
+                result = db.execute(
+                    update(model)
+                    .where(
+                        model.id == row.id,
+                        model.status == JobStatus.processing,
+                        model.lease_owner == row.lease_owner,
+                    )
+                    .values(lease_expires_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                released += lease.rowcount(result)
+    return released
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_job(model: JobModel, job_id: str, *, worker_id: str, should_stop: Any = None) -> None:
@@ -139,6 +183,12 @@ def _worker_main(stop_event: Event) -> None:
 
     from isomix.jobs import tasks
 
+    try:
+        released = release_dead_local_leases()
+        if released:
+            log.info("resuming %s job(s) of a worker that died with the server", released)
+    except Exception:
+        log.exception("could not look for jobs of a dead worker")
     next_cleanup = time.monotonic()
     while not should_stop():
         try:
