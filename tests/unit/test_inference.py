@@ -128,3 +128,17 @@ def test_progress_counts_every_segment_of_every_shift(small_htdemucs: torch.nn.M
 def test_out_must_have_the_right_shape(small_htdemucs: torch.nn.Module) -> None:
     with pytest.raises(ValueError, match="out must be"):
         inference.apply_model(small_htdemucs, _mix(1.0), shifts=0, out=torch.zeros(4, 2, 10))
+
+
+def test_parallel_segments_match_demucs_and_restore_threads(
+    small_htdemucs: torch.nn.Module,
+) -> None:
+    mix = _mix(5.3)
+    expected = _reference(small_htdemucs, mix, shifts=0)
+    threads = torch.get_num_threads()
+    seen: list[float] = []
+    ours = inference.apply_model(small_htdemucs, mix, shifts=0, workers=2, progress=seen.append)
+    assert torch.get_num_threads() == threads
+    assert _max_diff(ours, expected) <= 1e-5
+    assert seen[-1] == 1.0
+    assert all(a < b for a, b in itertools.pairwise(seen))

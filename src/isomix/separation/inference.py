@@ -23,9 +23,11 @@ What is leaner:
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from demucs.apply import BagOfModels
@@ -36,6 +38,7 @@ from isomix.separation.base import ProgressCallback
 # A demucs Demucs / HDemucs / HTDemucs or a BagOfModels of them. Typed Any: they carry
 # attributes (sources, samplerate, segment, ...) that nn.Module does not declare.
 Model = Any
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -240,19 +243,23 @@ def apply_model(
     out: torch.Tensor | None = None,
     progress: ProgressCallback | None = None,
     transition_power: float = 1.0,
+    workers: int = 1,
 ) -> torch.Tensor:
     """Separate `mix` (channels, length) into (sources, channels, length), like demucs'
     `apply_model(model, ((mix - mix_mean) / mix_std)[None], split=True, ...)[0]`.
 
     `out`, if given, must be zero-filled float32 of that shape; it is filled and returned.
     `progress` gets the fraction of segments done (all shifts and bag members), increasing.
+    `workers` > 1 runs that many segments at once, each with an equal share of torch's
+    threads (set process-wide for the duration of the call); each one in flight costs a
+    model's working memory.
     """
     if mix.dim() != 2:
         raise ValueError(f"mix must be (channels, length), got {tuple(mix.shape)}")
     if transition_power < 1:
         raise ValueError("transition_power < 1 leads to weird behavior")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or workers < 1:
+        raise ValueError("batch_size and workers must be at least 1")
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     channels, length = mix.shape
@@ -262,44 +269,18 @@ def apply_model(
     elif out.shape != (len(sources), channels, length) or out.dtype != torch.float32:
         raise ValueError(f"out must be float32 {(len(sources), channels, length)}")
 
-    members, _ = bag_members(model)
-    pass_count = len(members) * max(shifts, 1)
-    report: Callable[[float], None] = progress if progress is not None else (lambda _: None)
-    report(0.0)
-
-    for pass_index, one_pass in enumerate(iter_passes(model, shifts)):
-        member = one_pass.model
-        member.to(device)
-        member.eval()
-        if one_pass.shift_offset is None:
-            reader = _SegmentReader(mix, 0, mix_mean, mix_std)
-            pass_length, base_start, trim = length, 0, 0
-        else:
-            reader = _SegmentReader(mix, one_pass.max_shift, mix_mean, mix_std)
-            pass_length = length + one_pass.max_shift - one_pass.shift_offset
-            base_start = one_pass.shift_offset
-            trim = one_pass.max_shift - one_pass.shift_offset
-        segment_length, segments = _segments(member, pass_length, segment, overlap)
-        weight = transition_weight(segment_length, transition_power)
-        blender = _PassBlender(out, segment_length, weight, trim, one_pass.source_weights)
-        done = 0
-        for batch in _batches(segments, batch_size):
-            model_length = batch[0].model_length
-            inputs = torch.empty(len(batch), channels, model_length)
-            for row, seg in zip(inputs, batch, strict=True):
-                reader.read_into(row, base_start + seg.offset, seg.length)
-            estimates = _forward(member, inputs, device)
-            for row_estimate, seg in zip(estimates, batch, strict=True):
-                # demucs' center_trim back to the segment's own length.
-                delta = model_length - seg.length
-                blender.add(seg.offset, row_estimate[..., delta // 2 : delta // 2 + seg.length])
-                done += 1
-                # Passes count equally; within a pass, by segments finished.
-                report(min((pass_index + done / len(segments)) / pass_count, 1.0))
-            del inputs, estimates
-        blender.finish(pass_length)
-        if not segments:
-            report((pass_index + 1) / pass_count)
+    runner = _Runner(mix, out, segment, overlap, device, batch_size, mix_mean, mix_std,
+                     transition_power, progress)  # fmt: skip
+    if workers == 1:
+        runner.run(model, shifts, _InlineExecutor(), 1)
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, threads // workers))
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="isomix-segment") as pool:
+                runner.run(model, shifts, pool, workers)
+        finally:
+            torch.set_num_threads(threads)
 
     if shifts > 1:
         out /= shifts
@@ -308,6 +289,97 @@ def apply_model(
         if source_total != 1.0:
             out[index] /= source_total
     return out
+
+
+class _InlineExecutor(Executor):
+    """Runs each call when it is submitted: one worker, the caller."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@dataclass
+class _Runner:
+    mix: torch.Tensor
+    out: torch.Tensor
+    segment: float | None
+    overlap: float
+    device: str | torch.device
+    batch_size: int
+    mix_mean: torch.Tensor | None
+    mix_std: torch.Tensor | None
+    transition_power: float
+    progress: ProgressCallback | None
+
+    def run(self, model: Model, shifts: int, pool: Executor, workers: int) -> None:
+        pass_count = len(bag_members(model)[0]) * max(shifts, 1)
+        self._report(0.0)
+        for pass_index, one_pass in enumerate(iter_passes(model, shifts)):
+
+            def pass_progress(fraction: float, index: int = pass_index) -> None:
+                # Passes count equally; within a pass, by segments finished.
+                self._report(min((index + fraction) / pass_count, 1.0))
+
+            self._run_pass(one_pass, pool, workers, pass_progress)
+
+    def _report(self, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(fraction)
+
+    def _run_pass(
+        self,
+        one_pass: _Pass,
+        pool: Executor,
+        workers: int,
+        pass_progress: Callable[[float], None],
+    ) -> None:
+        member = one_pass.model
+        member.to(self.device)
+        member.eval()
+        channels, length = self.mix.shape
+        if one_pass.shift_offset is None:
+            reader = _SegmentReader(self.mix, 0, self.mix_mean, self.mix_std)
+            pass_length, base_start, trim = length, 0, 0
+        else:
+            reader = _SegmentReader(self.mix, one_pass.max_shift, self.mix_mean, self.mix_std)
+            pass_length = length + one_pass.max_shift - one_pass.shift_offset
+            base_start = one_pass.shift_offset
+            trim = one_pass.max_shift - one_pass.shift_offset
+        segment_length, segments = _segments(member, pass_length, self.segment, self.overlap)
+        weight = transition_weight(segment_length, self.transition_power)
+        blender = _PassBlender(self.out, segment_length, weight, trim, one_pass.source_weights)
+        done = 0
+        # Up to `workers` forwards in flight; results are blended in segment order.
+        in_flight: deque[tuple[list[_Segment], int, Future[torch.Tensor]]] = deque()
+        batches = iter(_batches(segments, self.batch_size))
+        while True:
+            batch = next(batches, None)
+            if batch is not None:
+                model_length = batch[0].model_length
+                inputs = torch.empty(len(batch), channels, model_length)
+                for row, seg in zip(inputs, batch, strict=True):
+                    reader.read_into(row, base_start + seg.offset, seg.length)
+                future = pool.submit(_forward, member, inputs, self.device)
+                in_flight.append((batch, model_length, future))
+                del inputs
+                if len(in_flight) < workers:
+                    continue
+            if not in_flight:
+                break
+            oldest, model_length, future = in_flight.popleft()
+            estimates = future.result()
+            for row_estimate, seg in zip(estimates, oldest, strict=True):
+                # demucs' center_trim back to the segment's own length.
+                delta = model_length - seg.length
+                blender.add(seg.offset, row_estimate[..., delta // 2 : delta // 2 + seg.length])
+                done += 1
+                pass_progress(done / len(segments))
+            del estimates, future
+        blender.finish(pass_length)
+        if not segments:
+            pass_progress(1.0)
 
 
 def _forward(model: Model, inputs: torch.Tensor, device: str | torch.device) -> torch.Tensor:
