@@ -505,6 +505,31 @@ def test_reconciler_requeues_dead_jobs_and_fails_exhausted_ones() -> None:
     assert get_project(exhausted).status == JobStatus.failed
 
 
+def test_reconciler_resends_stale_queued_jobs_in_celery_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from isomix.config import get_settings
+    from isomix.jobs import queue
+
+    fresh = add_project(seed=12)
+    lost = add_project(seed=13)
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(
+            update(Project)
+            .where(Project.id == lost)
+            .values(updated_at=utcnow() - cleanup.STALE_QUEUED - timedelta(seconds=1))
+        )
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(queue, "enqueue", lambda table, job_id: sent.append((table, job_id)))
+    assert cleanup.reconcile().resent == []  # embedded mode: the rows are the queue
+    monkeypatch.setenv("ISOMIX_REDIS_URL", "redis://127.0.0.1:1/0")
+    get_settings.cache_clear()
+    assert cleanup.reconcile().resent == [("projects", lost)]
+    assert sent == [("projects", lost)]
+    assert cleanup.reconcile().resent == []  # once per STALE_QUEUED, not at every round
+    assert fresh not in {job_id for _, job_id in sent}
+
+
 # ---------------------------------------------------------------- exports
 
 
