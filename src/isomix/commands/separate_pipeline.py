@@ -175,6 +175,9 @@ def run_job(job: Job) -> int:
             sample_rate = engine.sample_rate
             decoded = decoder.submit(decode, tracks[0].path, sample_rate=sample_rate)
         print(f"Separating {len(tracks)} file(s) with {job.model}; stems go to {out_dir}")
+        notice = getattr(engine, "notice", None)
+        if notice:  # the classic fallback says what it is, every time
+            print(f"note: {notice}", file=sys.stderr)
         for index, track in enumerate(tracks):
             current = decoded
             if index + 1 < len(tracks):
