@@ -281,3 +281,18 @@ def test_float32_is_only_for_wav(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert code == 1
     assert err == "error: --float32 is only for --format wav\n"
+
+
+def test_the_classic_engine_says_it_is_low_quality(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    track = song(tmp_path / "song.wav")
+    code, _, err = separate(capsys, "-n", "classic", str(track), "-o", str(tmp_path / "o"))
+    assert code == 0
+    assert "much lower quality than Demucs" in err
+    assert sorted(files_in(tmp_path / "o" / "classic" / "song")) == [
+        "bass.wav",
+        "drums.wav",
+        "other.wav",
+        "vocals.wav",
+    ]
