@@ -156,3 +156,14 @@ def test_stems_equal_python_m_demucs(tmp_path: Path) -> None:
             ours = prevent_clip(torch.from_numpy(stems[name])).clamp(-1, 1).numpy()
             difference = float(np.abs(ours - theirs.T).max())
             assert difference <= 1e-4, f"{track}/{name}: max abs difference {difference}"
+
+
+def test_long_tracks_run_one_segment_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parallel segments each hold a model's working memory; long tracks must not pay it twice.
+    engine = get_engine("demucs_unittest")
+    assert isinstance(engine, DemucsEngine)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert engine._segment_workers(100 * 2**20) == 2
+    assert engine._segment_workers(2 * 2**30) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert engine._segment_workers(100 * 2**20) == 1

@@ -16,9 +16,16 @@ from isomix.separation.base import (
 )
 from isomix.separation.inference import Model
 
-# Segments per forward pass. Measured on 2 CPU cores with an htdemucs-sized model
-# (bench/separate.py): see DEFAULT_BATCH_SIZE's note in the report; 1 keeps memory lowest.
+# Segments per forward pass. On CPU, batching costs more time per segment (htdemucs-sized
+# model, one thread: about 4.5 CPU-s per 7.8 s segment alone, 5.2 in twos, 6.2 in threes)
+# and multiplies the working memory, so one at a time.
 DEFAULT_BATCH_SIZE = 1
+# Segments run at once on CPU, each with its share of torch's threads. Two single-threaded
+# segments beat one segment on two threads, whose threads spend much of their time waiting
+# on each other (bench/segment_workers.py). Each costs the model's working memory (about
+# 1 GB for htdemucs), so long tracks, whose stems already take a lot, go one at a time.
+PARALLEL_SEGMENTS = 2
+PARALLEL_MAX_STEM_BYTES = 1 << 30  # 4 stereo stems of about 15 minutes
 
 
 class DemucsEngine:
@@ -109,10 +116,16 @@ class DemucsEngine:
             mix_std=std,
             out=out,
             progress=progress,
+            workers=self._segment_workers(stems.nbytes),
         )
         out *= std
         out += mean
         return dict(zip(self._sources, stems, strict=True))
+
+    def _segment_workers(self, stem_bytes: int) -> int:
+        if self._device != "cpu" or torch.get_num_threads() < PARALLEL_SEGMENTS:
+            return 1
+        return PARALLEL_SEGMENTS if stem_bytes <= PARALLEL_MAX_STEM_BYTES else 1
 
     def _as_tensor(self, mix: AudioArray) -> torch.Tensor:
         array = np.asarray(mix)

@@ -23,9 +23,11 @@ What is leaner:
 from __future__ import annotations
 
 import random
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -274,13 +276,11 @@ def apply_model(
     if workers == 1:
         runner.run(model, shifts, _InlineExecutor(), 1)
     else:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads // workers))
-        try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="isomix-segment") as pool:
-                runner.run(model, shifts, pool, workers)
-        finally:
-            torch.set_num_threads(threads)
+        with (
+            _torch_threads_shared_by(workers),
+            ThreadPoolExecutor(workers, thread_name_prefix="isomix-segment") as pool,
+        ):
+            runner.run(model, shifts, pool, workers)
 
     if shifts > 1:
         out /= shifts
@@ -289,6 +289,33 @@ def apply_model(
         if source_total != 1.0:
             out[index] /= source_total
     return out
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 0
+
+
+@contextmanager
+def _torch_threads_shared_by(workers: int) -> Iterator[None]:
+    """Give each of `workers` segment threads an equal share of torch's thread count.
+
+    torch's thread count is process-wide, so concurrent separations share one setting:
+    the first sets it, the last one out restores it.
+    """
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(max(1, _threads_before // workers))
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 class _InlineExecutor(Executor):
