@@ -22,6 +22,10 @@ from isomix.separation.base import AudioArray
 
 PEAK_BUCKETS: Final = 2000
 PREVIEW_BITRATE: Final = 192
+# LAME -q 7 encodes a preview about 3x faster than demucs' -q 2 (measured here); at 192 kbps
+# the difference does not matter for listening in the mixer, and the MP3 previews were the
+# largest cost of a job after the separation itself (masters stay lossless FLAC).
+PREVIEW_MP3_QUALITY: Final = 7
 PEAKS_FILE: Final = "peaks.json"
 
 
@@ -52,7 +56,12 @@ def write_stem_set(
     files: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         files.append((f"{name}.flac", {"format": "flac", "bit_depth": 24}))
-        files.append((f"{name}.mp3", {"format": "mp3", "bitrate": PREVIEW_BITRATE}))
+        files.append(
+            (
+                f"{name}.mp3",
+                {"format": "mp3", "bitrate": PREVIEW_BITRATE, "mp3_quality": PREVIEW_MP3_QUALITY},
+            )
+        )
     workers = max(1, min(len(files), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") as pool:
         futures = [
