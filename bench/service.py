@@ -99,6 +99,7 @@ async def poll_latency(
 ) -> tuple[list[float], float]:
     """Latency of each request, and the wall time of the whole run."""
     latencies: list[float] = []
+    errors: list[str] = []
     started = time.perf_counter()
     per_client = max(1, requests // clients)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -108,11 +109,18 @@ async def poll_latency(
             for n in range(per_client):
                 project_id = ids[(index + n) % len(ids)]
                 started = time.perf_counter()
-                response = await client.get(f"/api/projects/{project_id}")
+                try:
+                    response = await client.get(f"/api/projects/{project_id}")
+                except httpx.TransportError as error:
+                    errors.append(f"{type(error).__name__}: {error}")
+                    continue
                 latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
+                if response.status_code != 200:
+                    errors.append(f"HTTP {response.status_code}")
 
         await asyncio.gather(*(one_client(i) for i in range(clients)))
+    if errors:
+        print(f"  {len(errors)} failed request(s), e.g. {sorted(set(errors))[:3]}")
     return latencies, time.perf_counter() - started
 
 
