@@ -23,9 +23,11 @@ DEFAULT_BATCH_SIZE = 1
 # Segments run at once on CPU, each with its share of torch's threads. Two single-threaded
 # segments beat one segment on two threads, whose threads spend much of their time waiting
 # on each other (bench/segment_workers.py). Each costs the model's working memory (about
-# 1 GB for htdemucs), so long tracks, whose stems already take a lot, go one at a time.
+# 1 GB for htdemucs), so long tracks, whose stems already take a lot, go one at a time:
+# up to the limit, peak RSS stays near 3.4 GB with htdemucs; a 20 min track peaks at 3.3 GB
+# one segment at a time (bench/long_file_memory.py).
 PARALLEL_SEGMENTS = 2
-PARALLEL_MAX_STEM_BYTES = 1 << 30  # 4 stereo stems of about 15 minutes
+PARALLEL_MAX_STEM_BYTES = 768 << 20  # 4 stereo float32 stems of about 9.5 minutes
 
 
 class DemucsEngine:
