@@ -142,3 +142,25 @@ def test_parallel_segments_match_demucs_and_restore_threads(
     assert _max_diff(ours, expected) <= 1e-5
     assert seen[-1] == 1.0
     assert all(a < b for a, b in itertools.pairwise(seen))
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_raising_progress_callback_stops_the_separation(
+    small_htdemucs: torch.nn.Module, workers: int
+) -> None:
+    threads = torch.get_num_threads()
+    calls: list[float] = []
+
+    def cancel(fraction: float) -> None:
+        calls.append(fraction)
+        if fraction > 0:
+            raise _Cancelled
+
+    with pytest.raises(_Cancelled):
+        inference.apply_model(small_htdemucs, _mix(5.3), shifts=0, workers=workers, progress=cancel)
+    assert len(calls) == 2  # 0.0, then the first finished segment
+    assert torch.get_num_threads() == threads
