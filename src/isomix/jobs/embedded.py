@@ -172,14 +172,19 @@ def start_embedded_worker() -> EmbeddedWorker:
 def _worker_main(stop_event: Event) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The handler only flips a plain flag: calling stop_event.set() from it deadlocks when the
+    # signal lands while this thread is inside stop_event.wait(), which holds the same lock.
+    signalled: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop_event.set())
+        signal.signal(signum, lambda received, _frame: signalled.append(received))
     parent = multiprocessing.parent_process()
     me = worker_id("embedded")
 
     def should_stop() -> bool:
         # Also stop when the server died without telling us: its successor takes over.
-        return stop_event.is_set() or (parent is not None and not parent.is_alive())
+        return (
+            bool(signalled) or stop_event.is_set() or (parent is not None and not parent.is_alive())
+        )
 
     from isomix.jobs import tasks
 
