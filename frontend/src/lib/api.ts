@@ -50,9 +50,11 @@ export interface UploadOptions {
 /** POST /api/projects with byte-level progress (fetch has no upload progress). */
 export function uploadProject({ file, model, twoStems, onProgress, signal }: UploadOptions): Promise<Project> {
   const form = new FormData();
-  form.append("file", file, file.name);
+  // Options first: the server checks them before it stores a byte of the file, so a
+  // refused model or stem is answered at once instead of after the whole upload.
   if (model) form.append("model", model);
   if (twoStems) form.append("two_stems", twoStems);
+  form.append("file", file, file.name);
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/projects");
