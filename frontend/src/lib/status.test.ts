@@ -31,6 +31,7 @@ it("modelHint summarises stems, quality and speed", () => {
   };
   expect(modelHint(m)).toBe("4 stems · 9.0 dB SDR · faster than real time · 80 MB");
   expect(modelHint({ ...m, low_quality: true, speed_rtf: 2, size_mb: null })).toBe("4 stems · low quality · about 2.0× the song's length");
+  expect(modelHint({ ...m, size_mb: 0 })).toBe("4 stems · 9.0 dB SDR · faster than real time");
 });
 
 it("formatDurationLimit reads naturally", () => {

@@ -39,7 +39,8 @@ export function modelHint(m: ModelInfo): string {
   if (m.speed_rtf !== null) {
     parts.push(m.speed_rtf < 1 ? "faster than real time" : `about ${m.speed_rtf.toFixed(1)}× the song's length`);
   }
-  if (m.size_mb !== null) parts.push(`${Math.round(m.size_mb)} MB`);
+  // Built-in engines report 0 MB: nothing to download, nothing worth saying.
+  if (m.size_mb) parts.push(`${Math.round(m.size_mb)} MB`);
   return parts.join(" · ");
 }
 
