@@ -20,12 +20,14 @@ from isomix.separation.inference import Model
 # model, one thread: about 4.5 CPU-s per 7.8 s segment alone, 5.2 in twos, 6.2 in threes)
 # and multiplies the working memory, so one at a time.
 DEFAULT_BATCH_SIZE = 1
-# Segments run at once on CPU, each with its share of torch's threads. Two single-threaded
-# segments beat one segment on two threads, whose threads spend much of their time waiting
-# on each other (bench/segment_workers.py). Each costs the model's working memory (about
-# 1 GB for htdemucs), so long tracks, whose stems already take a lot, go one at a time:
-# up to the limit, peak RSS stays near 3.4 GB with htdemucs; a 20 min track peaks at 3.3 GB
-# one segment at a time (bench/long_file_memory.py).
+# Segments run at once on CPU, each with its share of torch's threads. On idle cores this is
+# on par with one segment on all threads (2 cores: 13.8 s vs 14.2 s, bench/segment_workers.py;
+# `isomix separate` vs `python -m demucs`: ratio 1.02); when the cores are shared with other
+# work (other jobs, encoders, the web server), threads of one segment wait on each other and
+# two single-threaded segments were 2x faster (ratio 0.49, half the CPU time). Each costs the
+# model's working memory (about 1 GB for htdemucs), so long tracks go one at a time: up to
+# the limit, peak RSS measured 3.35 GB (9.4 min); a 20 min track 3.28 GB
+# (bench/long_file_memory.py).
 PARALLEL_SEGMENTS = 2
 PARALLEL_MAX_STEM_BYTES = 768 << 20  # 4 stereo float32 stems of about 9.5 minutes
 
