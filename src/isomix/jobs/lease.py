@@ -128,14 +128,7 @@ def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: date
     failed = db.execute(
         update(model)
         .where(model.id == job_id, model.attempts >= max_attempts, _claimable(model, now))
-        .values(
-            status=JobStatus.failed,
-            error=reason,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+        .values(ended_values(JobStatus.failed, now=now, error=reason))
         .execution_options(synchronize_session=False)
     )
     if rowcount(failed) == 1:
@@ -153,6 +146,38 @@ def owned(model: JobModel, job_id: str, worker_id: str) -> Any:
     )
 
 
+def ended_values(status: JobStatus, *, now: datetime, **values: Any) -> dict[str, Any]:
+    """Column values of a job that has ended: its lease is released and its end time set."""
+    return {
+        "status": status,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": now,
+        "updated_at": now,
+        **values,
+    }
+
+
+def finish_owned(
+    db: Session,
+    model: JobModel,
+    job_id: str,
+    *,
+    worker_id: str,
+    status: JobStatus,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """End a job this worker holds, in the caller's transaction; False when it is not ours."""
+    result = db.execute(
+        update(model)
+        .where(owned(model, job_id, worker_id))
+        .values(ended_values(status, now=now, **values))
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
 def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> bool:
     """Extend the lease (and write `values`, e.g. progress); False when the job is not ours."""
     now = utcnow()
@@ -167,22 +192,16 @@ def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> boo
 
 
 def fail(model: JobModel, job_id: str, *, worker_id: str, reason: str) -> bool:
-    now = utcnow()
     with session() as db, db.begin():
-        result = db.execute(
-            update(model)
-            .where(owned(model, job_id, worker_id))
-            .values(
-                status=JobStatus.failed,
-                error=reason,
-                lease_owner=None,
-                lease_expires_at=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        return finish_owned(
+            db,
+            model,
+            job_id,
+            worker_id=worker_id,
+            status=JobStatus.failed,
+            now=utcnow(),
+            error=reason,
         )
-        return rowcount(result) == 1
 
 
 def release(model: JobModel, job_id: str, *, worker_id: str) -> bool:

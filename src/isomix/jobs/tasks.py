@@ -259,25 +259,20 @@ def _mark_project_ready(
 ) -> bool:
     now = lease.utcnow()
     retention = timedelta(hours=get_settings().retention_hours)
-    result = db.execute(
-        update(Project)
-        .where(lease.owned(Project, project_id, worker_id))
-        .values(
-            status=JobStatus.ready,
-            stem_set_id=stem_set_id,
-            progress=100.0,
-            eta_seconds=None,
-            duration_seconds=duration,
-            error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-            expires_at=func.coalesce(Project.expires_at, now + retention),
-        )
-        .execution_options(synchronize_session=False)
+    return lease.finish_owned(
+        db,
+        Project,
+        project_id,
+        worker_id=worker_id,
+        status=JobStatus.ready,
+        now=now,
+        stem_set_id=stem_set_id,
+        progress=100.0,
+        eta_seconds=None,
+        duration_seconds=duration,
+        error=None,
+        expires_at=func.coalesce(Project.expires_at, now + retention),
     )
-    return lease.rowcount(result) == 1
 
 
 def _commit_separation(
@@ -443,23 +438,18 @@ def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
         )
     else:
         raise JobFailed(f"Unknown export format {job.format!r}.")
-    now = lease.utcnow()
     with lease.session() as db, db.begin():
-        result = db.execute(
-            update(Export)
-            .where(lease.owned(Export, export_id, worker_id))
-            .values(
-                status=JobStatus.ready,
-                path=relative,
-                progress=100.0,
-                error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
+        ready = lease.finish_owned(
+            db,
+            Export,
+            export_id,
+            worker_id=worker_id,
+            status=JobStatus.ready,
+            now=lease.utcnow(),
+            path=relative,
+            progress=100.0,
+            error=None,
         )
-        if lease.rowcount(result) != 1:
+        if not ready:
             raise JobAborted("lost")
     log.info("export %s ready", export_id)
