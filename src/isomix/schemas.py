@@ -57,6 +57,10 @@ class Project(BaseModel):
     duration_seconds: float | None
     error: str | None
     stems: list[StemOut]
+    # Links to follow, never to build: they may carry signatures later.
+    events_url: str
+    peaks_url: str | None  # once ready
+    stems_zip_url: str | None  # once ready
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None

@@ -464,6 +464,8 @@ export interface components {
             error: string | null;
             /** Eta Seconds */
             eta_seconds: number | null;
+            /** Events Url */
+            events_url: string;
             /** Expires At */
             expires_at: string | null;
             /** Filename */
@@ -472,6 +474,8 @@ export interface components {
             id: string;
             /** Model */
             model: string;
+            /** Peaks Url */
+            peaks_url: string | null;
             /** Progress */
             progress: number;
             /** Queue Position */
@@ -485,6 +489,8 @@ export interface components {
             status: "queued" | "processing" | "ready" | "failed" | "cancelled" | "expired";
             /** Stems */
             stems: components["schemas"]["StemOut"][];
+            /** Stems Zip Url */
+            stems_zip_url: string | null;
             /** Two Stems */
             two_stems: string | null;
             /**

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from isomix import schemas
+from isomix.api import urls
 from isomix.api.speed import expected_rtf
 from isomix.config import Settings
 from isomix.models import Export, JobStatus, Project, StemSet
@@ -97,14 +98,14 @@ def project_out(project: Project, *, queue: QueueSnapshot, settings: Settings) -
         else created_at + timedelta(hours=settings.retention_hours)
     )
     stems: list[schemas.StemOut] = []
-    if project.status == JobStatus.ready and project.stem_set is not None:
-        base = f"/api/projects/{project.id}/stems"
+    ready = project.status == JobStatus.ready and project.stem_set is not None
+    if ready and project.stem_set is not None:
         stems = [
             schemas.StemOut(
                 name=name,
                 color=stem_color(name),
-                url=f"{base}/{name}",
-                preview_url=f"{base}/{name}?variant=preview",
+                url=urls.stem(project.id, name),
+                preview_url=urls.stem(project.id, name, preview=True),
             )
             for name in stem_names(project.stem_set)
         ]
@@ -127,6 +128,9 @@ def project_out(project: Project, *, queue: QueueSnapshot, settings: Settings) -
         duration_seconds=project.duration_seconds,
         error=project.error,
         stems=stems,
+        events_url=urls.project_events(project.id),
+        peaks_url=urls.peaks(project.id) if ready else None,
+        stems_zip_url=urls.stems_zip(project.id) if ready else None,
         created_at=created_at,
         updated_at=as_utc(project.updated_at),
         expires_at=expires_at,
@@ -150,6 +154,6 @@ def export_out(export: Export) -> schemas.Export:
         bitrate=export.bitrate,
         bit_depth=export.bit_depth,
         error=error,
-        download_url=f"/api/exports/{export.id}/download" if ready else None,
+        download_url=urls.export_download(export.id) if ready else None,
         created_at=as_utc(export.created_at),
     )

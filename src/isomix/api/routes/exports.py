@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from isomix import schemas, storage
-from isomix.api import jobs
+from isomix.api import jobs, urls
 from isomix.api.deps import ExportDep, ProjectDep, SessionDep
 from isomix.api.errors import error_responses, invalid, not_found, not_ready
 from isomix.api.present import export_out, stem_names
@@ -19,7 +19,7 @@ MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
 
 
 @router.post(
-    "/api/projects/{project_id}/exports",
+    urls.PROJECT_EXPORTS,
     status_code=202,
     response_model=schemas.Export,
     responses=error_responses(400, 404, 409, 422),
@@ -52,15 +52,13 @@ def create_export(
     return export_out(export)
 
 
-@router.get(
-    "/api/exports/{export_id}", response_model=schemas.Export, responses=error_responses(404)
-)
+@router.get(urls.EXPORT, response_model=schemas.Export, responses=error_responses(404))
 def read_export(export: ExportDep) -> schemas.Export:
     return export_out(export)
 
 
 @router.get(
-    "/api/exports/{export_id}/download",
+    urls.EXPORT_DOWNLOAD,
     response_class=FileResponse,
     responses={
         200: {

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from isomix import schemas, storage
-from isomix.api import jobs
+from isomix.api import jobs, urls
 from isomix.api.deps import ProjectDep, SessionDep, SettingsDep
 from isomix.api.errors import ApiError, error_responses
 from isomix.api.options import SeparationChoice, choose
@@ -38,7 +38,7 @@ from isomix.models import (
 )
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/projects", tags=["projects"])
+router = APIRouter(tags=["projects"])
 
 # SSE: how often the row is read, and how often an idle stream sends a comment to stay open.
 EVENTS_POLL_SECONDS = 0.4
@@ -133,7 +133,7 @@ def _read_project(project_id: str, settings: Settings) -> schemas.Project:
 
 
 @router.post(
-    "",
+    urls.PROJECTS,
     status_code=202,
     response_model=schemas.Project,
     openapi_extra=UPLOAD_OPENAPI,
@@ -194,7 +194,7 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
     return await run_in_threadpool(_read_project, project_id, settings)
 
 
-@router.get("", response_model=schemas.ProjectList)
+@router.get(urls.PROJECTS, response_model=schemas.ProjectList)
 def list_projects(
     session: SessionDep,
     settings: SettingsDep,
@@ -215,7 +215,7 @@ def list_projects(
     )
 
 
-@router.get("/{project_id}", response_model=schemas.Project, responses=error_responses(404))
+@router.get(urls.PROJECT, response_model=schemas.Project, responses=error_responses(404))
 def read_project(
     project: ProjectDep, session: SessionDep, settings: SettingsDep
 ) -> schemas.Project:
@@ -240,7 +240,7 @@ def _read_event(project_id: str, settings: Settings) -> tuple[str, bool] | None:
 
 
 @router.get(
-    "/{project_id}/events",
+    urls.PROJECT_EVENTS,
     response_class=StreamingResponse,
     responses={
         200: {
@@ -287,7 +287,7 @@ async def project_events(
 
 
 @router.post(
-    "/{project_id}/cancel", response_model=schemas.Project, responses=error_responses(404, 409)
+    urls.PROJECT_CANCEL, response_model=schemas.Project, responses=error_responses(404, 409)
 )
 def cancel_project(
     project: ProjectDep, session: SessionDep, settings: SettingsDep
@@ -317,7 +317,7 @@ def _present(project: Project, session: Session, settings: Settings) -> schemas.
 
 
 @router.post(
-    "/{project_id}/retry",
+    urls.PROJECT_RETRY,
     status_code=202,
     response_model=schemas.Project,
     responses=error_responses(404, 409),
@@ -356,7 +356,7 @@ def retry_project(
     return _present(project, session, settings)
 
 
-@router.delete("/{project_id}", status_code=204, responses=error_responses(404))
+@router.delete(urls.PROJECT, status_code=204, responses=error_responses(404))
 def delete_project(project: ProjectDep, session: SessionDep) -> Response:
     """Delete a project, its upload and its exports; its stems go when no project uses them."""
     export_paths = [

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from isomix import schemas, storage
+from isomix.api import urls
 from isomix.api.deps import ProjectDep
 from isomix.api.errors import error_responses, not_found, not_ready
 from isomix.api.present import stem_names
 from isomix.models import JobStatus, Project, StemSet
 
-router = APIRouter(prefix="/api/projects/{project_id}", tags=["stems"])
+router = APIRouter(tags=["stems"])
 
 ZIP_CHUNK_BYTES = 256 * 1024
 VARIANTS = {"master": ("flac", "audio/flac"), "preview": ("mp3", "audio/mpeg")}
@@ -56,7 +57,7 @@ def _existing(rel: str) -> Path:
 
 
 @router.get(
-    "/stems/{stem}",
+    urls.STEM,
     response_class=FileResponse,
     responses={
         200: {"description": "Audio file", "content": {"audio/flac": {}, "audio/mpeg": {}}},
@@ -129,7 +130,7 @@ def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
 
 
 @router.get(
-    "/stems.zip",
+    urls.STEMS_ZIP,
     response_class=StreamingResponse,
     responses={
         200: {"description": "All FLAC masters", "content": {"application/zip": {}}},
@@ -156,7 +157,7 @@ def download_stems_zip(project: ProjectDep) -> StreamingResponse:
     )
 
 
-@router.get("/peaks", response_model=schemas.Peaks, responses=error_responses(404, 409))
+@router.get(urls.PEAKS, response_model=schemas.Peaks, responses=error_responses(404, 409))
 def read_peaks(project: ProjectDep) -> schemas.Peaks:
     """Waveform overview of every stem: max |sample| per bucket over both channels, 0..1."""
     stem_set = ready_stem_set(project)

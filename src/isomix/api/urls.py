@@ -1,0 +1,48 @@
+"""Every URL the API serves under /api/projects and /api/exports, and the links it hands out.
+
+The route decorators use these templates and the presenters build links from them, so a URL
+is written once. Clients never build these paths themselves: they follow the links in the
+bodies (the accounts issue signs download links, which only the server can do).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import quote
+
+PROJECTS: Final = "/api/projects"
+PROJECT: Final = PROJECTS + "/{project_id}"
+PROJECT_EVENTS: Final = PROJECT + "/events"
+PROJECT_CANCEL: Final = PROJECT + "/cancel"
+PROJECT_RETRY: Final = PROJECT + "/retry"
+PROJECT_EXPORTS: Final = PROJECT + "/exports"
+STEM: Final = PROJECT + "/stems/{stem}"
+STEMS_ZIP: Final = PROJECT + "/stems.zip"
+PEAKS: Final = PROJECT + "/peaks"
+EXPORT: Final = "/api/exports/{export_id}"
+EXPORT_DOWNLOAD: Final = EXPORT + "/download"
+
+
+def _fill(template: str, **values: str) -> str:
+    return template.format(**{name: quote(value, safe="") for name, value in values.items()})
+
+
+def project_events(project_id: str) -> str:
+    return _fill(PROJECT_EVENTS, project_id=project_id)
+
+
+def stem(project_id: str, name: str, *, preview: bool = False) -> str:
+    url = _fill(STEM, project_id=project_id, stem=name)
+    return f"{url}?variant=preview" if preview else url
+
+
+def stems_zip(project_id: str) -> str:
+    return _fill(STEMS_ZIP, project_id=project_id)
+
+
+def peaks(project_id: str) -> str:
+    return _fill(PEAKS, project_id=project_id)
+
+
+def export_download(export_id: str) -> str:
+    return _fill(EXPORT_DOWNLOAD, export_id=export_id)
