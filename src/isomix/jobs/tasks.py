@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 StopCheck = Callable[[], bool]
 
-# Test hook, inert unless a test sets it: a project whose file name equals this value kills
-# the process running it, the way a decoder crash would (RELIABILITY 5 and 9).
-CRASH_HOOK_ENV: Final = "PYTEST_ISOMIX_CRASH_FILENAME"
-
 # Progress bands of a separation, in percent.
 _DECODED: Final = 2.0
 _SEPARATED: Final = 90.0
@@ -147,7 +143,6 @@ def _load_project(project_id: str) -> _ProjectJob:
 
 def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     job = _load_project(project_id)
-    _crash_hook(job.filename)
     if _reuse_stem_set(job, worker_id):
         return
     stem_set_id = paths.stem_set_id_for(job.id, job.cache_key)
@@ -327,13 +322,6 @@ def _commit_separation(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-def _crash_hook(filename: str) -> None:
-    target = os.environ.get(CRASH_HOOK_ENV)
-    if target and filename == target:
-        log.error("test crash hook: killing the process for %s", filename)
-        os._exit(70)
 
 
 # ---------------------------------------------------------------- export
