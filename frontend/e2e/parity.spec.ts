@@ -59,7 +59,9 @@ test("browser render matches the server's WAV export (>= 40 dB residual)", async
     120_000,
   );
   expect(job.status).toBe("ready");
-  const exportUrl = job.download_url ?? `/api/exports/${job.id}/download`;
+  // The link the export's body gives, as the UI follows it.
+  const exportUrl = job.download_url;
+  if (exportUrl === null) throw new Error("a ready export has no download_url");
 
   await page.goto("/#/library");
   const result = await page.evaluate(

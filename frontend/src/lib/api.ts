@@ -1,5 +1,8 @@
 // Typed calls to the IsoMix API: openapi-fetch over the generated schema, plus the two things
 // fetch can't do well: upload progress (XMLHttpRequest) and server-sent events (EventSource).
+// Links (event streams, peaks, stems, ZIPs, export downloads) are never built here: the server
+// hands them out in its bodies (events_url, peaks_url, stems_zip_url, stem url/preview_url,
+// download_url), and only the server may make them (it may sign them, say).
 import createClient from "openapi-fetch";
 import type { paths } from "../client/schema";
 import { ApiError, apiErrorFrom } from "./errors";
@@ -26,18 +29,26 @@ export const api = {
   remove: async (id: string): Promise<void> => {
     await unwrap(client.DELETE("/api/projects/{project_id}", pid(id)));
   },
-  peaks: (id: string): Promise<Peaks> => unwrap(client.GET("/api/projects/{project_id}/peaks", pid(id))),
+  /** The waveform peaks at a project's `peaks_url`. */
+  peaks: (peaksUrl: string): Promise<Peaks> => getJson<Peaks>(peaksUrl),
   createExport: (id: string, body: ExportRequest): Promise<ExportJob> =>
     unwrap(client.POST("/api/projects/{project_id}/exports", { ...pid(id), body })),
   exportJob: (exportId: string): Promise<ExportJob> =>
     unwrap(client.GET("/api/exports/{export_id}", { params: { path: { export_id: exportId } } })),
 };
 
-export const urls = {
-  events: (id: string) => `/api/projects/${encodeURIComponent(id)}/events`,
-  zip: (id: string) => `/api/projects/${encodeURIComponent(id)}/stems.zip`,
-  exportDownload: (exportId: string) => `/api/exports/${encodeURIComponent(exportId)}/download`,
-};
+/** GET a link the server handed out, as JSON; a refusal becomes an ApiError like the typed calls'. */
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  let body: unknown = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON (a proxy's error page, say)
+  }
+  if (!response.ok) throw apiErrorFrom(response.status, body);
+  return body as T;
+}
 
 export interface UploadOptions {
   file: File;
@@ -78,9 +89,9 @@ export function uploadProject({ file, model, twoStems, onProgress, signal }: Upl
   });
 }
 
-/** Follows a project over SSE; returns the function that stops following. */
-export function followProject(id: string, onUpdate: (p: Project) => void, onError?: (e: Event) => void): () => void {
-  const source = new EventSource(urls.events(id));
+/** Follows a project over SSE at its `events_url`; returns the function that stops following. */
+export function followProject(eventsUrl: string, onUpdate: (p: Project) => void, onError?: (e: Event) => void): () => void {
+  const source = new EventSource(eventsUrl);
   source.addEventListener("project", (event) => {
     const project = JSON.parse((event as MessageEvent<string>).data) as Project;
     onUpdate(project);

@@ -3,7 +3,7 @@ import type { MixSettings } from "../../audio/mixmath";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
-import { api, urls } from "../../lib/api";
+import { api } from "../../lib/api";
 import type { ExportJob } from "../../lib/types";
 import { exportBody, type Format } from "./exportBody";
 
@@ -63,7 +63,8 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
   };
 
   const running = job !== null && (job.status === "queued" || job.status === "processing");
-  const downloadUrl = job?.status === "ready" ? (job.download_url ?? urls.exportDownload(job.id)) : null;
+  // The link the server gave for this export (it may be signed): never one made up here.
+  const downloadUrl = job?.status === "ready" ? job.download_url : null;
   const base = filename.replace(/\.[^.]+$/, "");
 
   return (

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { LoopRegion, MixerEngine } from "../../audio/engine";
 import { audibleStems, peakDisplayScale, type MixSettings, type TrackState } from "../../audio/mixmath";
-import { urls } from "../../lib/api";
 import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
 import { saveMix } from "./mixStorage";
@@ -104,9 +103,11 @@ export function Mixer({ project, engine, peaks }: Props) {
         <button type="button" className="primary" onClick={() => setExportOpen(true)} data-testid="open-export">
           Export mix…
         </button>
-        <a className="button" href={urls.zip(project.id)} download>
-          Download all stems (ZIP)
-        </a>
+        {project.stems_zip_url && (
+          <a className="button" href={project.stems_zip_url} download>
+            Download all stems (ZIP)
+          </a>
+        )}
         <button type="button" onClick={() => setMix((m) => ({ masterGainDb: 0, stems: Object.fromEntries(Object.keys(m.stems).map((n) => [n, { gainDb: 0, mute: false, solo: false, pan: 0 }])) }))}>
           Reset mix
         </button>

@@ -19,7 +19,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
     api.project(projectId).then(setInitial, setError);
   }, [projectId]);
   // Not ready yet: follow it live, and open the mixer the moment it is.
-  const following = initial && initial.status !== "ready" ? projectId : null;
+  const following = initial && initial.status !== "ready" ? initial.events_url : null;
   const live = useProjectEvents(following, null);
   const project = live ?? initial;
 
@@ -47,8 +47,9 @@ function ReadyMixer({ project }: { project: Project }) {
   const [peaks, setPeaks] = useState<Peaks | null>(null);
   useEffect(() => {
     // Peaks are only pictures: without them the lanes just show no waveform.
-    api.peaks(project.id).then(setPeaks, () => setPeaks(null));
-  }, [project.id]);
+    if (!project.peaks_url) return;
+    api.peaks(project.peaks_url).then(setPeaks, () => setPeaks(null));
+  }, [project.peaks_url]);
   const load = useMixerEngine(project, () => loadMix(project.id, project.stems.map((s) => s.name)));
 
   if (load.error !== null) return <ErrorNotice error={load.error} />;

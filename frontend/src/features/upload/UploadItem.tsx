@@ -18,7 +18,7 @@ export interface UploadJob {
 
 /** One file: bytes sent, then the separation's live progress (SSE), then a link to the mixer. */
 export function UploadItem({ job }: { job: UploadJob }) {
-  const live = useProjectEvents(job.project?.id ?? null, job.project);
+  const live = useProjectEvents(job.project?.events_url ?? null, job.project);
   const project = live ?? job.project;
   return (
     <li className="card upload-item" data-testid="upload-item">
