@@ -64,6 +64,10 @@ test("browser render matches the server's WAV export (>= 40 dB residual)", async
   if (exportUrl === null) throw new Error("a ready export has no download_url");
 
   await page.goto("/#/library");
+  expect(
+    await page.evaluate(() => window.__isomix !== undefined),
+    "the server must serve the e2e build of the UI (scripts/build-frontend.sh --e2e; ISOMIX_UI_DIR=frontend/dist-e2e)",
+  ).toBe(true);
   const result = await page.evaluate(
     async ({ stems, settings, exportUrl }) => {
       const hooks = window.__isomix!;

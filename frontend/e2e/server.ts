@@ -11,6 +11,8 @@ export const FRONTEND_DIR = resolve(here, "..");
 export const REPO_DIR = resolve(FRONTEND_DIR, "..");
 export const ARTIFACTS_DIR = resolve(FRONTEND_DIR, "test-artifacts");
 export const PYTHON = process.env.ISOMIX_PYTHON ?? resolve(FRONTEND_DIR, "../.venv/bin/python");
+/** The e2e build of the UI (`scripts/build-frontend.sh --e2e`): the app plus window.__isomix. */
+export const UI_DIR = join(FRONTEND_DIR, "dist-e2e");
 
 export interface RunningServer {
   url: string;
@@ -58,7 +60,7 @@ export async function startServer(name: string, env: Record<string, string> = {}
       ...process.env,
       ISOMIX_DATA_DIR: dataDir,
       ISOMIX_DEFAULT_MODEL: "demucs_unittest",
-      ISOMIX_UI_DIR: join(FRONTEND_DIR, "dist"),
+      ISOMIX_UI_DIR: UI_DIR,
       ...env,
     },
     detached: true, // its own process group, so stop() also ends the worker it starts

@@ -1,4 +1,8 @@
 // Hooks for the end-to-end tests (the parity test renders in the page with the app's own graph).
+// Only the e2e build installs them (`vite build --mode e2e`, into dist-e2e/): main.tsx calls
+// installTestHooks() behind `import.meta.env.MODE === "e2e"`, so in every other build the call
+// is dead code and this module (free of side effects) is left out of the bundle. The production
+// build fails if `__isomix` or this module reaches it (vite.config.ts, scripts/check-bundle.mjs).
 import { renderMixOffline } from "./audio/offline";
 import { dbToGain } from "./audio/mixmath";
 import { loadStemBuffers } from "./features/mixer/loadStems";
@@ -11,4 +15,6 @@ declare global {
   }
 }
 
-window.__isomix = testing;
+export function installTestHooks(): void {
+  window.__isomix = testing;
+}
