@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from isomix.api.speed import measured_rtf
 from isomix.db import get_sessionmaker
 from isomix.models import Export, JobStatus, Project, SeparationStat
+from isomix.speed import measured_rtf
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 

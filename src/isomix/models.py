@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; all stored times are UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -33,11 +38,6 @@ class JobStatus(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     expired = "expired"
-
-
-def stem_cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
-    """Same upload content and options, same stems: the key StemSets are shared by."""
-    return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
 
 
 TERMINAL_STATUSES = frozenset(

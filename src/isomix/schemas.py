@@ -7,16 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MP3_BITRATES = (128, 160, 192, 224, 256, 320)
-DEFAULT_MP3_BITRATE = 192
-DEFAULT_WAV_BIT_DEPTH: Literal[16, 24] = 24
+from isomix.audio import export_formats
+from isomix.audio.dsp import NEUTRAL_MIX
+from isomix.audio.export_formats import BitDepth, ExportFormat
+
 MIN_GAIN_DB = -60.0
 MAX_GAIN_DB = 12.0
 MAX_SHIFTS = 10
 
 ProjectStatus = Literal["queued", "processing", "ready", "failed", "cancelled", "expired"]
 ExportStatus = Literal["queued", "processing", "ready", "failed"]
-ExportFormat = Literal["mp3", "wav", "flac"]
 
 
 class ErrorResponse(BaseModel):
@@ -94,10 +94,10 @@ class StemMix(BaseModel):
     # strict: "0" is not a number and 1 is not a boolean here; JSON ints still pass as floats.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
-    mute: bool = False
-    solo: bool = False
-    pan: float = Field(default=0.0, ge=-1.0, le=1.0)
+    gain_db: float = Field(default=NEUTRAL_MIX.gain_db, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    mute: bool = NEUTRAL_MIX.mute
+    solo: bool = NEUTRAL_MIX.solo
+    pan: float = Field(default=NEUTRAL_MIX.pan, ge=-1.0, le=1.0)
 
 
 class ExportRequest(BaseModel):
@@ -109,29 +109,24 @@ class ExportRequest(BaseModel):
     stems: dict[str, StemMix] = Field(default_factory=dict)
     master_gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
     format: ExportFormat
-    bitrate: int | None = Field(default=None, ge=128, le=320)
-    bit_depth: Literal[16, 24] | None = None
+    bitrate: int | None = Field(
+        default=None,
+        ge=min(export_formats.MP3_BITRATES),
+        le=max(export_formats.MP3_BITRATES),
+    )
+    bit_depth: BitDepth | None = None
 
     @field_validator("bitrate")
     @classmethod
     def _standard_bitrate(cls, value: int | None) -> int | None:
-        if value is not None and value not in MP3_BITRATES:
-            allowed = ", ".join(str(rate) for rate in MP3_BITRATES)
-            raise ValueError(f"bitrate must be one of {allowed} kbps")
-        return value
+        return None if value is None else export_formats.check_bitrate(value)
 
     @model_validator(mode="after")
     def _format_fields(self) -> ExportRequest:
         # Fields of another format are ignored, not stored; the chosen format gets its default.
-        if self.format == "mp3":
-            self.bitrate = self.bitrate or DEFAULT_MP3_BITRATE
-            self.bit_depth = None
-        elif self.format == "wav":
-            self.bit_depth = self.bit_depth or DEFAULT_WAV_BIT_DEPTH
-            self.bitrate = None
-        else:
-            self.bitrate = None
-            self.bit_depth = None
+        encoding = export_formats.resolve(self.format, self.bitrate, self.bit_depth)
+        self.bitrate = encoding.bitrate
+        self.bit_depth = encoding.bit_depth
         return self
 
 

@@ -1,21 +1,265 @@
-"""File layout under the data directory: streamed uploads, safe joins, deletion.
+"""Every file IsoMix keeps under the data directory: where it lives, how it is written, how it goes.
 
-Paths stored in the database are relative to settings.data_dir; `resolve` turns them into
-real paths and refuses anything that would leave the data directory.
+    projects/<project id>/original.<ext>     the upload (original.upload while it streams in)
+    stems/<stem set id>/<stem>.flac          24-bit FLAC, the lossless master
+                        <stem>.mp3           the MP3 preview the browser mixer plays
+                        peaks.json           the body of GET /api/projects/{id}/peaks
+    exports/<export id>.<ext>                a rendered mix
+    models/<name>/                           installed model weights (separation.store)
+
+The database stores paths relative to the data directory; `resolve` turns them into real paths
+and refuses anything that would leave it. Files are written under a temporary name, fsynced
+and renamed into place, so a reader (or a crash) only ever sees complete files. Temporary
+names carry the id of the job that writes them (`.tmp-<job id>-<random>`), so the collector can
+tell a live job's scratch space from a dead one's by the job's lease; deletions rename to a
+`.trash-` name first, so a kill half-way leaves only trash that the collector sweeps.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import secrets
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Final, Literal
 
 from isomix.config import get_settings
 
-UPLOAD_TEMP_NAME = "original.upload"
+PROJECTS: Final = "projects"
+STEMS: Final = "stems"
+EXPORTS: Final = "exports"
+MODELS: Final = "models"
+TMP_PREFIX: Final = ".tmp-"
+TRASH_PREFIX: Final = ".trash-"
+UPLOAD_TEMP_NAME: Final = "original.upload"
+PEAKS_FILE: Final = "peaks.json"
+# What each variant of a stem is stored as: the extension is part of the layout.
+StemVariant = Literal["master", "preview"]
+STEM_EXTENSIONS: Final[dict[StemVariant, str]] = {"master": "flac", "preview": "mp3"}
+
+_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+# ---------------------------------------------------------------- the layout
+
+
+def data_root() -> Path:
+    return get_settings().data_dir.resolve()
+
+
+def resolve(relative: str | Path) -> Path:
+    """The real path of a data-relative path; ValueError if it points outside the data dir."""
+    root = data_root()
+    path = (root / relative).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"path {str(relative)!r} is outside the data directory")
+    return path
+
+
+def models_dir() -> Path:
+    return get_settings().data_dir / MODELS
+
+
+def project_dir(project_id: str) -> str:
+    return f"{PROJECTS}/{project_id}"
+
+
+def stem_set_dir(stem_set_id: str) -> str:
+    return f"{STEMS}/{stem_set_id}"
+
+
+def stem_file(stem_set_directory: str, stem: str, variant: StemVariant = "master") -> str:
+    return f"{stem_set_directory}/{stem_file_name(stem, variant)}"
+
+
+def stem_file_name(stem: str, variant: StemVariant) -> str:
+    return f"{stem}.{STEM_EXTENSIONS[variant]}"
+
+
+def peaks_file(stem_set_directory: str) -> str:
+    return f"{stem_set_directory}/{PEAKS_FILE}"
+
+
+def export_file(export_id: str, extension: str) -> str:
+    return f"{EXPORTS}/{export_id}.{extension}"
+
+
+def export_files(export_id: str) -> list[Path]:
+    """Whatever is on disk for an export, whatever its format."""
+    return sorted(resolve(EXPORTS).glob(f"{export_id}.*"))
+
+
+def entries(relative: str) -> list[Path]:
+    """The children of a top-level folder (projects, stems, exports); none if it is missing."""
+    try:
+        return sorted(resolve(relative).iterdir())
+    except FileNotFoundError:
+        return []
+
+
+@dataclass(frozen=True)
+class StemLayout:
+    names: tuple[str, ...]
+    duration_seconds: float
+
+
+def read_stem_layout(directory: Path) -> StemLayout | None:
+    """The stems of a finished stem set folder, or None when it is not a complete one."""
+    try:
+        peaks = read_json(directory / PEAKS_FILE)
+        names = tuple(str(name) for name in peaks["stems"])
+        duration = float(peaks["duration_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for name in names:
+        for variant in STEM_EXTENSIONS:
+            if not (directory / stem_file_name(name, variant)).is_file():
+                return None
+    return StemLayout(names=names, duration_seconds=duration)
+
+
+# ---------------------------------------------------------------- scratch names
+
+
+def temp_name(job_id: str, suffix: str = "") -> str:
+    return f"{TMP_PREFIX}{job_id}-{secrets.token_hex(4)}{suffix}"
+
+
+def job_id_of_temp(name: str) -> str | None:
+    """The job id inside a scratch name (`.tmp-<uuid>-<hex>`, or the atomic writer's
+    `.<uuid>.<ext>.<random>.tmp`), or None when the name is not a scratch name."""
+    if not name.startswith(".") or name.startswith(TRASH_PREFIX):
+        return None
+    found = _UUID.search(name)
+    return found.group(0) if found else None
+
+
+# ---------------------------------------------------------------- durable writes
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new name in `path` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(directory: Path) -> None:
+    """fsync every file directly in `directory`, then the directory itself."""
+    for child in directory.iterdir():
+        if child.is_file():
+            fsync_file(child)
+    fsync_dir(directory)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A file to write `path` through: a temporary name beside it, fsynced and renamed into
+    place when the block ends without an error; removed when it raises."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w+b") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_json(path: Path, value: Any) -> None:
+    with atomic_output(path) as file:
+        file.write(json.dumps(value, separators=(",", ":")).encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def move_into_place(temporary: Path, final: Path) -> bool:
+    """Rename a finished temporary directory to its final name; False when the final name is
+    already taken (by a complete copy: only complete directories are ever renamed there)."""
+    try:
+        os.replace(temporary, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        remove_tree(temporary)
+        return False
+    fsync_dir(final.parent)
+    return True
+
+
+# ---------------------------------------------------------------- deletion
+
+
+def remove_tree(path: Path) -> bool:
+    """Delete a directory so that a kill half-way leaves only a `.trash-` name behind.
+
+    Renaming first makes the deletion look atomic to readers: the final name disappears at
+    once, and a later cleanup finishes whatever rmtree did not.
+    """
+    trash = path.parent / f"{TRASH_PREFIX}{path.name}-{secrets.token_hex(4)}"
+    try:
+        os.replace(path, trash)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
+def remove_file(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def remove(path: Path) -> bool:
+    """A file or a directory, whichever it is; False when it was already gone."""
+    return remove_tree(path) if path.is_dir() else remove_file(path)
+
+
+def delete_project_files(project_id: str) -> None:
+    remove_tree(resolve(project_dir(project_id)))
+
+
+def delete_stem_set_files(stem_set_directory: str) -> None:
+    remove_tree(resolve(stem_set_directory))
+
+
+def delete_export_files(export_id: str) -> None:
+    for path in export_files(export_id):
+        remove_file(path)
+
+
+# ---------------------------------------------------------------- uploads
 
 
 class UploadTooLargeError(Exception):
@@ -33,27 +277,6 @@ def format_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def data_root() -> Path:
-    return get_settings().data_dir.resolve()
-
-
-def resolve(rel: str | Path) -> Path:
-    """The real path of a data-relative path; ValueError if it points outside the data dir."""
-    root = data_root()
-    path = (root / rel).resolve()
-    if path != root and root not in path.parents:
-        raise ValueError(f"path {str(rel)!r} is outside the data directory")
-    return path
-
-
-def project_rel_dir(project_id: str) -> str:
-    return f"projects/{project_id}"
-
-
-def stem_rel_path(stem_set_directory: str, stem: str, extension: str) -> str:
-    return f"{stem_set_directory}/{stem}.{extension}"
-
-
 class UploadWriter:
     """Writes an upload to projects/<id>/original.upload, counting bytes and hashing as it goes.
 
@@ -66,7 +289,7 @@ class UploadWriter:
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
-        self.directory = resolve(project_rel_dir(project_id))
+        self.directory = resolve(project_dir(project_id))
         self.directory.mkdir(parents=True, exist_ok=False)
         self.path = self.directory / UPLOAD_TEMP_NAME
         self._file: BinaryIO | None = self.path.open("wb")
@@ -98,7 +321,7 @@ class UploadWriter:
         final = self.directory / f"original.{extension.lower()}"
         self.path.rename(final)
         self.path = final
-        _fsync_directory(self.directory)
+        fsync_dir(self.directory)
         return final.relative_to(data_root()).as_posix()
 
     def discard(self) -> None:
@@ -106,34 +329,3 @@ class UploadWriter:
             self._file.close()
             self._file = None
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def delete_tree(rel: str) -> None:
-    """Remove a data-relative directory and everything in it; missing is fine.
-
-    Renamed to a `.trash-` name first, so the real name vanishes at once and a kill half-way
-    leaves only trash that the cleanup sweeps.
-    """
-    path = resolve(rel)
-    trash = path.parent / f".trash-{path.name}-{secrets.token_hex(4)}"
-    try:
-        os.replace(path, trash)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def delete_file(rel: str) -> None:
-    resolve(rel).unlink(missing_ok=True)
-
-
-def delete_project_files(project_id: str) -> None:
-    delete_tree(project_rel_dir(project_id))

@@ -8,8 +8,8 @@ from urllib.parse import unquote
 from hypothesis import given
 from hypothesis import strategies as st
 
+from isomix.api.downloads import content_disposition
 from isomix.api.present import stem_color
-from isomix.api.routes.stems import content_disposition
 from isomix.api.upload import clean_filename
 
 

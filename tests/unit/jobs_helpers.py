@@ -13,8 +13,7 @@ from sqlalchemy import select, update
 from isomix.audio.io import encode
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker
-from isomix.jobs.lease import utcnow
-from isomix.models import Export, JobStatus, Project, StemSet, new_id
+from isomix.models import Export, JobStatus, Project, StemSet, new_id, utcnow
 
 TEST_MODEL = "demucs_unittest"
 

@@ -25,12 +25,13 @@ from jobs_helpers import (
 )
 from sqlalchemy import func, select, update
 
+from isomix import stemsets, storage
 from isomix.audio.io import decode
 from isomix.db import get_sessionmaker, reset_engines
 from isomix.jobs import cleanup, embedded, lease, outputs, tasks
-from isomix.jobs.lease import Claim, claim, utcnow
+from isomix.jobs.lease import Claim, claim
 from isomix.migrate import ensure_schema
-from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet
+from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet, utcnow
 from isomix.separation.engine import get_engine
 
 
@@ -138,20 +139,30 @@ def test_gives_up_after_three_attempts_with_a_reason() -> None:
 
 
 def test_crash_three_times_then_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    project_id = add_project()
+    """The process dies (Crash) where a claimed separation gets its engine, three times: each
+    death costs an attempt, and the fourth delivery gives up without running the job."""
+    import isomix.separation.engine
 
-    def crash(*_: Any, **__: Any) -> None:
+    project_id = add_project()
+    engines_asked: list[str] = []
+
+    def crash(name: str, **_: Any) -> Any:
+        engines_asked.append(name)
         raise Crash
 
-    monkeypatch.setattr(tasks, "_crash_hook", crash)
-    for _ in range(3):
+    monkeypatch.setattr(isomix.separation.engine, "get_engine", crash)
+    for attempt in (1, 2, 3):
         with pytest.raises(Crash):
             separate(project_id)
+        assert get_project(project_id).attempts == attempt
         expire_lease(Project, project_id)
     separate(project_id)  # the fourth delivery finds the attempts used up
+    assert engines_asked == [TEST_MODEL] * 3  # the fourth delivery never got that far
     project = get_project(project_id)
     assert project.status == JobStatus.failed
+    assert project.attempts == 3
     assert project.error is not None and project.error.startswith("gave up after 3 attempts")
+    assert stem_sets() == []
 
 
 # ---------------------------------------------------------------- separation
@@ -304,10 +315,10 @@ def test_rerun_after_crash_with_stems_in_temp(
     separate(project_id, worker="w2")
     assert get_project(project_id).status == JobStatus.ready
     assert get_project(project_id).attempts == 2
-    tasks.run_cleanup()
+    cleanup.run_cleanup()
     (stem_set,) = stem_sets()
     assert listing(stems_dir(data_dir)) == [stem_set.id]
-    assert outputs.read_layout(data_dir / stem_set.directory) is not None
+    assert storage.read_stem_layout(data_dir / stem_set.directory) is not None
 
 
 def test_rerun_after_rename_before_commit_reuses_the_directory(
@@ -335,7 +346,7 @@ def test_rerun_after_rename_before_commit_reuses_the_directory(
     assert get_project(project_id).status == JobStatus.ready
     (stem_set,) = stem_sets()
     assert stem_set.id == renamed
-    tasks.run_cleanup(now=utcnow() + timedelta(hours=2))  # past the orphan grace
+    cleanup.run_cleanup(now=utcnow() + timedelta(hours=2))  # past the orphan grace
     assert listing(stems_dir(data_dir)) == [renamed]
 
 
@@ -384,9 +395,9 @@ def test_race_on_the_same_content_keeps_one_stem_set(data_dir: Path) -> None:
     assert claim(Project, second, worker_id="w2") is Claim.claimed
     separate(first, worker="w1")
     job = tasks._load_project(second)
-    stem_set_id = tasks.paths.stem_set_id_for(second, job.cache_key)
+    stem_set_id = stemsets.new_stem_set_id(second, job.cache_key)
     (stems_dir(data_dir) / stem_set_id).mkdir()
-    layout = outputs.StemLayout(names=("drums",), duration_seconds=2.0)
+    layout = storage.StemLayout(names=("drums",), duration_seconds=2.0)
     chosen = tasks._commit_separation(job, "w2", stem_set_id, layout, None)
     (stem_set,) = stem_sets()
     assert chosen == stem_set.id == get_project(first).stem_set_id
@@ -420,7 +431,7 @@ def test_cleanup_expires_projects_and_collects_stem_sets(data_dir: Path) -> None
     assert stem_set.refcount == 2
 
     expire_now(first)
-    report = tasks.run_cleanup()
+    report = cleanup.run_cleanup()
     assert report.expired_projects == 1
     assert get_project(first).status == JobStatus.expired
     assert get_project(first).stem_set_id is None
@@ -431,11 +442,11 @@ def test_cleanup_expires_projects_and_collects_stem_sets(data_dir: Path) -> None
     assert (data_dir / stem_set.directory).is_dir()
 
     expire_now(second)
-    report = tasks.run_cleanup()
+    report = cleanup.run_cleanup()
     assert (report.expired_projects, report.deleted_stem_sets) == (1, 1)
     assert stem_sets() == []
     assert listing(stems_dir(data_dir)) == []
-    again = tasks.run_cleanup()  # idempotent
+    again = cleanup.run_cleanup()  # idempotent
     assert (again.expired_projects, again.deleted_stem_sets, again.removed_paths) == (0, 0, 0)
 
 
@@ -443,9 +454,9 @@ def test_cleanup_never_touches_a_live_job(data_dir: Path) -> None:
     project_id = add_project()
     assert claim(Project, project_id, worker_id="w1") is Claim.claimed
     expire_now(project_id)
-    scratch = stems_dir(data_dir) / tasks.paths.temp_name(project_id)
+    scratch = stems_dir(data_dir) / storage.temp_name(project_id)
     scratch.mkdir(parents=True)
-    report = tasks.run_cleanup()
+    report = cleanup.run_cleanup()
     assert report.expired_projects == 0
     assert get_project(project_id).status == JobStatus.processing
     assert scratch.exists()
@@ -465,11 +476,11 @@ def test_cleanup_removes_orphans_after_the_grace(data_dir: Path) -> None:
     upload = data_dir / "projects" / "7e2c0f1b-0000-4000-8000-000000000000"
     upload.mkdir(parents=True)
 
-    tasks.run_cleanup()
+    cleanup.run_cleanup()
     assert not trash.exists() and not stray_export.exists()
     assert orphan.exists() and upload.exists()  # maybe a commit is about to happen
 
-    tasks.run_cleanup(now=utcnow() + cleanup.ORPHAN_GRACE + timedelta(minutes=1))
+    cleanup.run_cleanup(now=utcnow() + cleanup.ORPHAN_GRACE + timedelta(minutes=1))
     assert not orphan.exists() and not upload.exists()
 
 
@@ -479,7 +490,7 @@ def test_cleanup_deletes_old_exports(data_dir: Path) -> None:
     tasks.run_export(export_id, worker_id="w1")
     export = get_export(export_id)
     assert export.path is not None and (data_dir / export.path).exists()
-    report = tasks.run_cleanup(now=utcnow() + timedelta(days=8))
+    report = cleanup.run_cleanup(now=utcnow() + timedelta(days=8))
     assert report.deleted_exports == 1
     assert not (data_dir / export.path).exists()
     with get_sessionmaker()() as db:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from isomix import schemas
 from isomix.api import urls
-from isomix.api.speed import expected_rtf
 from isomix.config import Settings
-from isomix.models import Export, JobStatus, Project, StemSet
+from isomix.models import Export, JobStatus, Project, StemSet, as_utc
+from isomix.speed import expected_rtf
 
 STEM_COLORS = {
     "vocals": "#e4572e",
@@ -40,11 +40,6 @@ def stem_color(name: str) -> str:
 def stem_names(stem_set: StemSet) -> list[str]:
     names = stem_set.stem_names.get("names", [])
     return [str(name) for name in names]
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -90,7 +85,18 @@ class QueueSnapshot:
         return snapshot
 
 
-def project_out(project: Project, *, queue: QueueSnapshot, settings: Settings) -> schemas.Project:
+def project_out(
+    project: Project,
+    *,
+    session: Session,
+    settings: Settings,
+    queue: QueueSnapshot | None = None,
+) -> schemas.Project:
+    """The one body of a project. `queue`: a snapshot shared by a list; None loads one when
+    the project waits in the queue (only a queued project has a position)."""
+    if queue is None:
+        queued = project.status == JobStatus.queued
+        queue = QueueSnapshot.load(session) if queued else QueueSnapshot()
     created_at = as_utc(project.created_at)
     expires_at = (
         as_utc(project.expires_at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,10 @@ class StemMix:
     mute: bool = False
     solo: bool = False
     pan: float = 0.0
+
+
+# A stem the user did not touch: 0 dB, centre, unmuted, not soloed.
+NEUTRAL_MIX: Final = StemMix()
 
 
 def db_to_gain(db: float) -> float:
@@ -47,18 +51,31 @@ def pan_gains(pan: float) -> tuple[float, float]:
 def pan_stereo(audio: AnyAudio, pan: float) -> FloatAudio:
     """StereoPannerNode on a stereo (2, n) input: a pan moves one side into the other."""
     _require_stereo(audio)
-    gain_left, gain_right = pan_gains(pan)
-    left, right = audio[0], audio[1]
-    out = np.empty(audio.shape, dtype=np.float32)
-    if pan <= 0:
-        np.multiply(right, gain_left, out=out[0])
-        out[0] += left
-        np.multiply(right, gain_right, out=out[1])
-    else:
-        np.multiply(left, gain_left, out=out[0])
-        np.multiply(left, gain_right, out=out[1])
-        out[1] += right
+    out = np.zeros(audio.shape, dtype=np.float32)
+    add_panned(out, audio, gain=1.0, pan=pan, scratch=np.empty(audio.shape[1], np.float32))
     return out
+
+
+def add_panned(
+    mix: FloatAudio, audio: AnyAudio, *, gain: float, pan: float, scratch: FloatAudio
+) -> None:
+    """mix[:, :n] += StereoPannerNode(gain * audio): the one pan law of the export.
+
+    Equal-power like Web Audio's stereo input case: panning left keeps the left channel and
+    moves part of the right into it (and the other way round). `scratch` holds one channel.
+    """
+    gain_left, gain_right = pan_gains(pan)
+    n = audio.shape[1]
+    buffer = scratch[:n]
+    left, right = mix[0, :n], mix[1, :n]
+    if pan <= 0:
+        _add_scaled(left, audio[0], gain, buffer)
+        _add_scaled(left, audio[1], gain * gain_left, buffer)
+        _add_scaled(right, audio[1], gain * gain_right, buffer)
+    else:
+        _add_scaled(left, audio[0], gain * gain_left, buffer)
+        _add_scaled(right, audio[0], gain * gain_right, buffer)
+        _add_scaled(right, audio[1], gain, buffer)
 
 
 def render_mix(
@@ -77,22 +94,12 @@ def render_mix(
     length = max((audio.shape[1] for audio in stems.values()), default=0)
     mix = np.zeros((2, length), dtype=np.float32)
     scratch = np.empty(length, dtype=np.float32)
-    full = {name: settings.get(name, StemMix()) for name in stems}
+    full = {name: settings.get(name, NEUTRAL_MIX) for name in stems}
     for name in sorted(audible_stems(full)):
-        audio, setting = stems[name], full[name]
-        gain = db_to_gain(setting.gain_db)
-        gain_left, gain_right = pan_gains(setting.pan)
-        n = audio.shape[1]
-        buffer = scratch[:n]
-        left, right = mix[0, :n], mix[1, :n]
-        if setting.pan <= 0:
-            _add_scaled(left, audio[0], gain, buffer)
-            _add_scaled(left, audio[1], gain * gain_left, buffer)
-            _add_scaled(right, audio[1], gain * gain_right, buffer)
-        else:
-            _add_scaled(left, audio[0], gain * gain_left, buffer)
-            _add_scaled(right, audio[0], gain * gain_right, buffer)
-            _add_scaled(right, audio[1], gain, buffer)
+        setting = full[name]
+        add_panned(
+            mix, stems[name], gain=db_to_gain(setting.gain_db), pan=setting.pan, scratch=scratch
+        )
     mix *= np.float32(db_to_gain(master_gain_db))
     np.clip(mix, -1.0, 1.0, out=mix)
     return mix

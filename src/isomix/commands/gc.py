@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from isomix.jobs.tasks import run_cleanup
+    from isomix.jobs.cleanup import run_cleanup
     from isomix.migrate import SchemaError, ensure_schema
 
     try:

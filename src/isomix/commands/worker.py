@@ -9,8 +9,6 @@ from typing import Any
 
 from isomix.config import get_settings
 
-DEFAULT_QUEUES = "isomix.separation,isomix.default"
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -25,11 +23,14 @@ def register(subparsers: Any) -> None:
         default=1,
         help="jobs run in parallel (default 1: one separation uses every core)",
     )
+    from isomix.jobs.broker import ALL_QUEUES, DEFAULT_QUEUE, SEPARATION_QUEUE
+
+    all_queues = ",".join(ALL_QUEUES)
     parser.add_argument(
         "--queues",
-        default=DEFAULT_QUEUES,
-        help=f"comma-separated queues to consume (default {DEFAULT_QUEUES}; "
-        "isomix.separation holds the long jobs, isomix.default exports and cleanup)",
+        default=all_queues,
+        help=f"comma-separated queues to consume (default {all_queues}; "
+        f"{SEPARATION_QUEUE} holds the long jobs, {DEFAULT_QUEUE} exports and cleanup)",
     )
     parser.add_argument("--loglevel", default="info", help="debug, info, warning, error")
     parser.set_defaults(handler=run)

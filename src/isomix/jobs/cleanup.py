@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, exists, not_, or_, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 
+from isomix import stemsets, storage
 from isomix.config import get_settings
-from isomix.jobs import lease, paths
-from isomix.jobs.lease import JobModel, as_utc
-from isomix.models import Export, JobStatus, Project, StemSet
+from isomix.db import rowcount
+from isomix.jobs import lease, queue
+from isomix.jobs.lease import JobModel
+from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +67,13 @@ def _live_lease(model: JobModel, now: datetime) -> Any:
 
 def reconcile(*, now: datetime | None = None, enqueue: bool = True) -> ReconcileReport:
     """Re-queue jobs whose worker died; in Celery mode, re-send messages for stale queued rows."""
-    now = as_utc(now) if now else lease.utcnow()
+    now = as_utc(now) if now else utcnow()
     report = ReconcileReport()
     for model in (Project, Export):
         _requeue_expired(model, now, report)
         if get_settings().redis_url:
             _resend_stale(model, now, report)
     if enqueue:
-        from isomix.jobs import queue
-
         for table, job_id in report.requeued + report.resent:
             queue.enqueue(table, job_id)
     return report
@@ -107,7 +107,7 @@ def _requeue_expired(model: JobModel, now: datetime, report: ReconcileReport) ->
                 )
                 .execution_options(synchronize_session=False)
             )
-            if lease.rowcount(result) == 1:
+            if rowcount(result) == 1:
                 log.warning("%s %s: its worker stopped; re-queued", model.__tablename__, job_id)
                 report.requeued.append((model.__tablename__, job_id))
 
@@ -130,7 +130,7 @@ def _resend_stale(model: JobModel, now: datetime, report: ReconcileReport) -> No
                 .values(updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if lease.rowcount(result) == 1:
+            if rowcount(result) == 1:
                 report.resent.append((model.__tablename__, job_id))
 
 
@@ -138,7 +138,7 @@ def _resend_stale(model: JobModel, now: datetime, report: ReconcileReport) -> No
 
 
 def run_cleanup(*, now: datetime | None = None) -> CleanupReport:
-    now = as_utc(now) if now else lease.utcnow()
+    now = as_utc(now) if now else utcnow()
     report = CleanupReport(reconcile=reconcile(now=now))
     report.expired_projects = _expire_projects(now)
     report.deleted_exports = _delete_old_exports(now)
@@ -180,18 +180,12 @@ def _expire_projects(now: datetime) -> int:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if lease.rowcount(result) != 1:
+            if rowcount(result) != 1:
                 continue
-            if row.stem_set_id:
-                db.execute(
-                    update(StemSet)
-                    .where(StemSet.id == row.stem_set_id)
-                    .values(refcount=StemSet.refcount - 1)
-                    .execution_options(synchronize_session=False)
-                )
+            stemsets.release(db, row.stem_set_id)
         expired += 1
         # After the commit: a kill here leaves the upload, which _sweep_files removes.
-        paths.remove_tree(paths.resolve(f"{paths.PROJECTS}/{row.id}"))
+        storage.delete_project_files(row.id)
     return expired
 
 
@@ -219,44 +213,27 @@ def _delete_old_exports(now: datetime) -> int:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if lease.rowcount(result) != 1:
+            if rowcount(result) != 1:
                 continue
         deleted += 1
-        for path in paths.resolve(paths.EXPORTS).glob(f"{row.id}.*"):
-            paths.remove_file(path)
+        storage.delete_export_files(row.id)
     return deleted
 
 
 def _delete_unused_stem_sets() -> int:
-    referenced = exists().where(Project.stem_set_id == StemSet.id)
-    with lease.session() as db:
-        rows = db.execute(
-            select(StemSet.id, StemSet.directory).where(StemSet.refcount <= 0, not_(referenced))
-        ).all()
-    deleted = 0
-    for row in rows:
-        with lease.session() as db, db.begin():
-            # Compare-and-set: an upload that just found this stem set bumped its refcount.
-            result = db.execute(
-                delete(StemSet)
-                .where(StemSet.id == row.id, StemSet.refcount <= 0, not_(referenced))
-                .execution_options(synchronize_session=False)
-            )
-            if lease.rowcount(result) != 1:
-                continue
-        deleted += 1
-        paths.remove_tree(paths.resolve(row.directory))
-    return deleted
+    return sum(stemsets.collect(stem_set_id) for stem_set_id in stemsets.unused_ids())
 
 
 def _sweep_files(now: datetime) -> int:
     """Remove what no row accounts for: dead jobs' scratch files, trash, orphans."""
     removed = 0
+    stem_dirs = stemsets.directories()
     with lease.session() as db:
         live_projects = set(db.scalars(select(Project.id).where(_live_lease(Project, now))))
         live_exports = set(db.scalars(select(Export.id).where(_live_lease(Export, now))))
-        project_states = dict(db.execute(select(Project.id, Project.status)).tuples().all())
-        stem_dirs = set(db.scalars(select(StemSet.directory)))
+        project_states = {
+            row.id: row.status for row in db.execute(select(Project.id, Project.status))
+        }
         export_ids = set(db.scalars(select(Export.id)))
 
     def old(path: Path) -> bool:
@@ -268,39 +245,30 @@ def _sweep_files(now: datetime) -> int:
 
     def remove(path: Path) -> None:
         nonlocal removed
-        done = paths.remove_tree(path) if path.is_dir() else paths.remove_file(path)
-        removed += int(done)
+        removed += int(storage.remove(path))
 
-    for path in _entries(paths.STEMS):
-        if path.name.startswith(paths.TRASH_PREFIX):
+    for path in storage.entries(storage.STEMS):
+        if path.name.startswith(storage.TRASH_PREFIX):
             remove(path)
         elif path.name.startswith("."):
-            owner = paths.job_id_of_temp(path.name)
+            owner = storage.job_id_of_temp(path.name)
             if (owner is None and old(path)) or (owner is not None and owner not in live_projects):
                 remove(path)
-        elif f"{paths.STEMS}/{path.name}" not in stem_dirs and old(path):
+        elif storage.stem_set_dir(path.name) not in stem_dirs and old(path):
             remove(path)
 
-    for path in _entries(paths.EXPORTS):
-        if path.name.startswith(paths.TRASH_PREFIX):
+    for path in storage.entries(storage.EXPORTS):
+        if path.name.startswith(storage.TRASH_PREFIX):
             remove(path)
         elif path.name.startswith("."):
-            owner = paths.job_id_of_temp(path.name)
+            owner = storage.job_id_of_temp(path.name)
             if (owner is None and old(path)) or (owner is not None and owner not in live_exports):
                 remove(path)
         elif path.name.split(".", 1)[0] not in export_ids:
             remove(path)
 
-    for path in _entries(paths.PROJECTS):
+    for path in storage.entries(storage.PROJECTS):
         state = project_states.get(path.name)
         if state == JobStatus.expired or (state is None and old(path)):
             remove(path)
     return removed
-
-
-def _entries(relative: str) -> list[Path]:
-    directory = paths.resolve(relative)
-    try:
-        return sorted(directory.iterdir())
-    except FileNotFoundError:
-        return []

@@ -18,11 +18,12 @@ from datetime import datetime
 from multiprocessing.synchronize import Event
 from typing import Any, Final
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
+from isomix.db import rowcount
 from isomix.jobs import lease
 from isomix.jobs.lease import JobModel
-from isomix.models import Export, JobStatus, Project
+from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +38,17 @@ def worker_id(kind: str) -> str:
 
 def next_jobs(now: datetime | None = None, *, limit: int = 8) -> list[tuple[JobModel, str]]:
     """Claimable jobs, oldest first: queued ones and those whose worker's lease ran out."""
-    now = now or lease.utcnow()
+    now = now or utcnow()
     found: list[tuple[datetime, JobModel, str]] = []
     with lease.session() as db:
         for model in (Project, Export):
-            claimable = or_(
-                model.status == JobStatus.queued,
-                and_(
-                    model.status == JobStatus.processing,
-                    or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),
-                ),
-            )
             rows = db.execute(
                 select(model.queued_at, model.id)
-                .where(claimable)
+                .where(lease.claimable(model, now))
                 .order_by(model.queued_at, model.id)
                 .limit(limit)
             ).all()
-            found.extend((lease.as_utc(row.queued_at), model, row.id) for row in rows)
+            found.extend((as_utc(row.queued_at), model, row.id) for row in rows)
     found.sort(key=lambda item: item[0])
     return [(model, job_id) for _, model, job_id in found[:limit]]
 
@@ -62,7 +56,7 @@ def next_jobs(now: datetime | None = None, *, limit: int = 8) -> list[tuple[JobM
 def release_dead_local_leases(now: datetime | None = None) -> int:
     """Expire at once the leases of embedded workers of this machine whose process is gone
     (the server was killed), so a restart resumes their jobs without waiting for the lease."""
-    now = now or lease.utcnow()
+    now = now or utcnow()
     prefix = f"embedded:{socket.gethostname()}:"
     released = 0
     with lease.session() as db, db.begin():
@@ -89,7 +83,7 @@ def release_dead_local_leases(now: datetime | None = None) -> int:
                     .values(lease_expires_at=now)
                     .execution_options(synchronize_session=False)
                 )
-                released += lease.rowcount(result)
+                released += rowcount(result)
     return released
 
 
@@ -186,7 +180,7 @@ def _worker_main(stop_event: Event) -> None:
             bool(signalled) or stop_event.is_set() or (parent is not None and not parent.is_alive())
         )
 
-    from isomix.jobs import tasks
+    from isomix.jobs.cleanup import run_cleanup
 
     try:
         released = release_dead_local_leases()
@@ -199,7 +193,7 @@ def _worker_main(stop_event: Event) -> None:
         try:
             if time.monotonic() >= next_cleanup:
                 next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
-                tasks.run_cleanup()
+                run_cleanup()
             jobs = next_jobs(limit=1)
             if jobs:
                 model, job_id = jobs[0]

@@ -12,17 +12,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import CursorResult, Result, and_, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
-from isomix.db import get_sessionmaker
-from isomix.models import Export, JobStatus, Project
+from isomix.db import get_sessionmaker, rowcount
+from isomix.models import Export, JobStatus, Project, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,6 @@ class JobAborted(Exception):
         super().__init__(reason)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def lease_duration() -> timedelta:
     # Shorter than the broker's visibility timeout: when Redis redelivers the task of a worker
     # that was killed, its lease has already expired and the new copy can take over at once,
@@ -74,11 +65,7 @@ def session() -> Session:
     return get_sessionmaker()()
 
 
-def rowcount(result: Result[Any]) -> int:
-    return cast(CursorResult[Any], result).rowcount
-
-
-def _claimable(model: JobModel, now: datetime) -> Any:
+def claimable(model: JobModel, now: datetime) -> Any:
     return or_(
         model.status == JobStatus.queued,
         and_(
@@ -107,7 +94,7 @@ def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None 
     with session() as db, db.begin():
         taken = db.execute(
             update(model)
-            .where(model.id == job_id, model.attempts < max_attempts, _claimable(model, now))
+            .where(model.id == job_id, model.attempts < max_attempts, claimable(model, now))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -127,7 +114,7 @@ def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: date
     reason = f"gave up after {row.attempts} attempts: {row.error or WORKER_STOPPED}"
     failed = db.execute(
         update(model)
-        .where(model.id == job_id, model.attempts >= max_attempts, _claimable(model, now))
+        .where(model.id == job_id, model.attempts >= max_attempts, claimable(model, now))
         .values(ended_values(JobStatus.failed, now=now, error=reason))
         .execution_options(synchronize_session=False)
     )

@@ -1,38 +1,28 @@
 """The files a finished separation leaves: masters, browser previews and waveform peaks.
 
-stems/<stem_set_id>/<name>.flac   24-bit FLAC, the lossless master
-                    <name>.mp3    192 kbps MP3, what the browser mixer plays
-                    peaks.json    exactly the body of GET /api/projects/{id}/peaks
+Where they go and what they are called is storage.py's; how they are encoded is decided here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from isomix import storage
 from isomix.audio import dsp
 from isomix.audio.io import encode
-from isomix.jobs import paths
 from isomix.separation.base import AudioArray
 
 PEAK_BUCKETS: Final = 2000
+MASTER_BIT_DEPTH: Final = 24
 PREVIEW_BITRATE: Final = 192
 # LAME -q 7 encodes a preview about 3x faster than demucs' -q 2 (measured here); at 192 kbps
 # the difference does not matter for listening in the mixer, and the MP3 previews were the
 # largest cost of a job after the separation itself (masters stay lossless FLAC).
 PREVIEW_MP3_QUALITY: Final = 7
-PEAKS_FILE: Final = "peaks.json"
-
-
-@dataclass(frozen=True)
-class StemLayout:
-    names: tuple[str, ...]
-    duration_seconds: float
 
 
 def write_stem_set(
@@ -41,7 +31,7 @@ def write_stem_set(
     sample_rate: int,
     *,
     on_file: Callable[[float], None] | None = None,
-) -> StemLayout:
+) -> storage.StemLayout:
     """Write every file of a stem set into `directory` (a temporary one) and fsync them.
 
     `on_file` is told the fraction of files written so far, so the job can report progress
@@ -53,12 +43,13 @@ def write_stem_set(
     duration = samples / sample_rate
     # The encoders release the GIL: encode the files side by side (the MP3 previews cost
     # more than the lossless masters), and report each one as it completes.
-    files: list[tuple[str, dict[str, Any]]] = []
+    files: list[tuple[str, storage.StemVariant, dict[str, Any]]] = []
     for name in names:
-        files.append((f"{name}.flac", {"format": "flac", "bit_depth": 24}))
+        files.append((name, "master", {"format": "flac", "bit_depth": MASTER_BIT_DEPTH}))
         files.append(
             (
-                f"{name}.mp3",
+                name,
+                "preview",
                 {"format": "mp3", "bitrate": PREVIEW_BITRATE, "mp3_quality": PREVIEW_MP3_QUALITY},
             )
         )
@@ -69,13 +60,13 @@ def write_stem_set(
             # still add up to the mixture, so no per-stem rescaling.
             pool.submit(
                 encode,
-                directory / file,
-                stems[file.rsplit(".", 1)[0]],
+                directory / storage.stem_file_name(name, variant),
+                stems[name],
                 sample_rate,
                 clip="none",
                 **options,
             )
-            for file, options in files
+            for name, variant, options in files
         ]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
@@ -91,29 +82,6 @@ def write_stem_set(
         "buckets": PEAK_BUCKETS,
         "stems": {name: dsp.compute_peaks(stems[name], PEAK_BUCKETS) for name in names},
     }
-    write_json(directory / PEAKS_FILE, peaks)
-    paths.fsync_tree(directory)
-    return StemLayout(names=names, duration_seconds=duration)
-
-
-def read_layout(directory: Path) -> StemLayout | None:
-    """The layout of a finished stem set directory, or None if it is not a complete one."""
-    try:
-        peaks = json.loads((directory / PEAKS_FILE).read_text())
-        names = tuple(peaks["stems"])
-        duration = float(peaks["duration_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    for name in names:
-        if not (directory / f"{name}.flac").is_file() or not (directory / f"{name}.mp3").is_file():
-            return None
-    return StemLayout(names=names, duration_seconds=duration)
-
-
-def write_json(path: Path, value: Any) -> None:
-    temporary = path.with_name(path.name + ".part")
-    with temporary.open("w") as file:
-        json.dump(value, file, separators=(",", ":"))
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    storage.write_json(directory / storage.PEAKS_FILE, peaks)
+    storage.fsync_tree(directory)
+    return storage.StemLayout(names=names, duration_seconds=duration)

@@ -14,24 +14,26 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from isomix.audio import dsp
+from isomix import stemsets, storage
+from isomix.audio import dsp, export_formats
 from isomix.audio.errors import AudioError
 from isomix.audio.io import MODEL_SAMPLE_RATE, decode, encode
 from isomix.config import get_settings
-from isomix.jobs import lease, outputs, paths
-from isomix.jobs.cleanup import CleanupReport, run_cleanup
+from isomix.jobs import lease, outputs
 from isomix.jobs.lease import Claim, JobAborted, JobModel, LeaseKeeper
-from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet
+from isomix.models import Export, JobStatus, Project, SeparationStat, utcnow
 from isomix.separation.base import AudioArray, ModelNotInstalledError, SeparationOptions
 
-__all__ = ["CleanupReport", "cache_key", "run_cleanup", "run_export", "run_separation"]
+__all__ = ["run_export", "run_separation", "stem_mix_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +47,6 @@ _WRITTEN: Final = 99.0
 
 class JobFailed(Exception):
     """A failure whose message is meant for the user."""
-
-
-def cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
-    return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
 
 
 # ---------------------------------------------------------------- the common frame
@@ -100,7 +98,6 @@ def short_reason(error: BaseException) -> str:
 @dataclass(frozen=True)
 class _ProjectJob:
     id: str
-    filename: str
     source_path: str
     model: str
     two_stems: str | None
@@ -130,12 +127,11 @@ def _load_project(project_id: str) -> _ProjectJob:
             raise JobAborted("gone")
         return _ProjectJob(
             id=project.id,
-            filename=project.filename,
             source_path=project.source_path,
             model=project.model,
             two_stems=project.two_stems,
             shifts=project.shifts,
-            cache_key=cache_key(
+            cache_key=stemsets.cache_key(
                 project.content_sha256, project.model, project.two_stems, project.shifts
             ),
         )
@@ -145,14 +141,14 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     job = _load_project(project_id)
     if _reuse_stem_set(job, worker_id):
         return
-    stem_set_id = paths.stem_set_id_for(job.id, job.cache_key)
-    final = paths.resolve(paths.stem_set_relative(stem_set_id))
-    layout = outputs.read_layout(final)
+    stem_set_id = stemsets.new_stem_set_id(job.id, job.cache_key)
+    final = storage.resolve(storage.stem_set_dir(stem_set_id))
+    layout = storage.read_stem_layout(final)
     stat: tuple[float, float] | None = None
     if layout is None:
         # A directory at the final name is only ever complete (it got there by rename); one
         # that does not read back is damaged: replace it.
-        paths.remove_tree(final)
+        storage.remove_tree(final)
         layout, compute_seconds = _separate_into(job, final, keeper)
         stat = (layout.duration_seconds, compute_seconds)
     else:
@@ -163,12 +159,12 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     chosen = _commit_separation(job, worker_id, stem_set_id, layout, stat)
     if chosen != stem_set_id:
         # Another project with the same content finished first; its stems are ours now.
-        paths.remove_tree(final)
+        storage.remove_tree(final)
 
 
 def _separate_into(
-    job: _ProjectJob, final: Any, keeper: LeaseKeeper
-) -> tuple[outputs.StemLayout, float]:
+    job: _ProjectJob, final: Path, keeper: LeaseKeeper
+) -> tuple[storage.StemLayout, float]:
     from isomix.separation.engine import get_engine  # torch, only in workers
 
     settings = get_settings()
@@ -176,7 +172,7 @@ def _separate_into(
     keeper.check()
     started = time.monotonic()
     mix = decode(
-        paths.resolve(job.source_path),
+        storage.resolve(job.source_path),
         sample_rate=engine.sample_rate,
         max_seconds=settings.max_duration_seconds,
     )
@@ -202,7 +198,7 @@ def _separate_into(
         except ValueError as error:
             raise JobFailed(f"Model {job.model} has no stem named {job.two_stems!r}.") from error
     keeper.confirm()  # cancelled while the model ran? then write nothing
-    temporary = final.parent / paths.temp_name(job.id)
+    temporary = final.parent / storage.temp_name(job.id)
     try:
         layout = outputs.write_stem_set(
             temporary,
@@ -211,18 +207,12 @@ def _separate_into(
             on_file=lambda done: keeper.progress(_SEPARATED + (_WRITTEN - _SEPARATED) * done),
         )
         keeper.confirm()  # never rename into place once the job is no longer ours
-        try:
-            os.replace(temporary, final)
-        except OSError:
-            # The final name exists and is not empty: another copy of this very job renamed
-            # first (possible only after a lease takeover). Its directory is complete.
-            if outputs.read_layout(final) is None:
-                raise
-            paths.remove_tree(temporary)
-        paths.fsync_dir(final.parent)
+        # False: another copy of this very job renamed first (possible only after a lease
+        # takeover); its directory is complete and ours was removed.
+        storage.move_into_place(temporary, final)
     except Exception:
         # A failed job cleans up after itself; a killed one leaves the folder to the cleanup.
-        paths.remove_tree(temporary)
+        storage.remove_tree(temporary)
         raise
     return layout, time.monotonic() - started
 
@@ -230,29 +220,19 @@ def _separate_into(
 def _reuse_stem_set(job: _ProjectJob, worker_id: str) -> bool:
     """Finish the project from an existing stem set with the same cache key, if there is one."""
     with lease.session() as db, db.begin():
-        existing = db.execute(
-            select(StemSet.id, StemSet.duration_seconds).where(StemSet.cache_key == job.cache_key)
-        ).first()
-        if existing is None:
+        claimed = stemsets.claim_existing(db, job.cache_key)
+        if claimed is None:
             return False
-        taken = db.execute(
-            update(StemSet)
-            .where(StemSet.id == existing.id)
-            .values(refcount=StemSet.refcount + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if lease.rowcount(taken) != 1:  # collected meanwhile: separate again
-            return False
-        if not _mark_project_ready(db, job.id, worker_id, existing.id, existing.duration_seconds):
-            raise JobAborted("lost")  # rolls back the refcount too
-    log.info("project %s: same content as stem set %s, no separation needed", job.id, existing.id)
+        if not _mark_project_ready(db, job.id, worker_id, claimed.id, claimed.duration_seconds):
+            raise JobAborted("lost")  # rolls back the claim too
+    log.info("project %s: same content as stem set %s, no separation needed", job.id, claimed.id)
     return True
 
 
 def _mark_project_ready(
-    db: Any, project_id: str, worker_id: str, stem_set_id: str, duration: float
+    db: Session, project_id: str, worker_id: str, stem_set_id: str, duration: float
 ) -> bool:
-    now = lease.utcnow()
+    now = utcnow()
     retention = timedelta(hours=get_settings().retention_hours)
     return lease.finish_owned(
         db,
@@ -274,38 +254,21 @@ def _commit_separation(
     job: _ProjectJob,
     worker_id: str,
     stem_set_id: str,
-    layout: outputs.StemLayout,
+    layout: storage.StemLayout,
     stat: tuple[float, float] | None,
 ) -> str:
-    """One transaction: the stem set row (new, or the one that won a race), the project ready,
-    the speed sample. Returns the id of the stem set the project now uses."""
+    """One transaction: the stem set claimed (new, or the one that won a race), the project
+    ready, the speed sample. Returns the id of the stem set the project now uses."""
     for attempt in (1, 2):
         try:
             with lease.session() as db, db.begin():
-                existing = db.execute(
-                    select(StemSet.id).where(StemSet.cache_key == job.cache_key)
-                ).scalar_one_or_none()
-                if existing is None:
-                    db.add(
-                        StemSet(
-                            id=stem_set_id,
-                            cache_key=job.cache_key,
-                            directory=paths.stem_set_relative(stem_set_id),
-                            stem_names={"names": list(layout.names)},
-                            duration_seconds=layout.duration_seconds,
-                            refcount=1,
-                        )
-                    )
-                    db.flush()
-                    chosen = stem_set_id
-                else:
-                    db.execute(
-                        update(StemSet)
-                        .where(StemSet.id == existing)
-                        .values(refcount=StemSet.refcount + 1)
-                        .execution_options(synchronize_session=False)
-                    )
-                    chosen = existing
+                chosen = stemsets.claim_new(
+                    db,
+                    stem_set_id=stem_set_id,
+                    key=job.cache_key,
+                    names=layout.names,
+                    duration_seconds=layout.duration_seconds,
+                )
                 if not _mark_project_ready(db, job.id, worker_id, chosen, layout.duration_seconds):
                     raise JobAborted("lost")
                 if stat is not None:
@@ -342,9 +305,7 @@ def run_export(export_id: str, *, worker_id: str, should_stop: StopCheck | None 
 
 @dataclass(frozen=True)
 class _ExportJob:
-    format: str
-    bitrate: int | None
-    bit_depth: int | None
+    encoding: export_formats.ExportEncoding
     mix: Mapping[str, Any]
     stem_directory: str
     stem_names: tuple[str, ...]
@@ -359,10 +320,12 @@ def _load_export(export_id: str) -> _ExportJob:
         stem_set = project.stem_set if project is not None else None
         if project is None or project.status != JobStatus.ready or stem_set is None:
             raise JobFailed("The project's stems are no longer available.")
+        try:
+            encoding = export_formats.from_stored(export.format, export.bitrate, export.bit_depth)
+        except ValueError as error:
+            raise JobFailed(str(error)) from None
         return _ExportJob(
-            format=export.format,
-            bitrate=export.bitrate,
-            bit_depth=export.bit_depth,
+            encoding=encoding,
             mix=export.mix,
             stem_directory=stem_set.directory,
             stem_names=tuple(stem_set.stem_names.get("names", [])),
@@ -370,24 +333,27 @@ def _load_export(export_id: str) -> _ExportJob:
 
 
 def stem_mix_settings(mix: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, dsp.StemMix]:
-    """The StemMix of every stem: from the request, or 0 dB, centre, unmuted when absent."""
+    """The StemMix of every stem: from the request, or neutral (0 dB, centre, unmuted)."""
     requested: Mapping[str, Any] = mix.get("stems") or {}
     known = {field.name for field in fields(dsp.StemMix)}
-    defaults: dict[str, Any] = {"gain_db": 0.0, "mute": False, "solo": False, "pan": 0.0}
-    result = {}
-    for name in names:
-        given = {key: value for key, value in (requested.get(name) or {}).items() if key in known}
-        result[name] = dsp.StemMix(**(defaults | given))
-    return result
+    return {
+        name: replace(
+            dsp.NEUTRAL_MIX,
+            **{key: value for key, value in (requested.get(name) or {}).items() if key in known},
+        )
+        for name in names
+    }
 
 
 def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     job = _load_export(export_id)
-    directory = paths.resolve(job.stem_directory)
     stems: dict[str, AudioArray] = {}
     for index, name in enumerate(job.stem_names):
         try:
-            stems[name] = decode(directory / f"{name}.flac", sample_rate=MODEL_SAMPLE_RATE)
+            stems[name] = decode(
+                storage.resolve(storage.stem_file(job.stem_directory, name, "master")),
+                sample_rate=MODEL_SAMPLE_RATE,
+            )
         except FileNotFoundError as error:
             raise JobFailed("The project's stems are no longer available.") from error
         keeper.progress(70.0 * (index + 1) / len(job.stem_names))
@@ -398,34 +364,16 @@ def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     )
     del stems
     keeper.progress(80.0)
-    relative = paths.export_relative(export_id, job.format)
-    target = paths.resolve(relative)
+    relative = storage.export_file(export_id, job.encoding.format)
     # encode() writes a temporary file beside the target, fsyncs it and renames it: a rerun
     # simply replaces the file.
-    if job.format == "mp3":
-        encode(
-            target, audio, MODEL_SAMPLE_RATE, format="mp3", bitrate=job.bitrate or 320, clip="none"
-        )
-    elif job.format == "wav":
-        encode(
-            target,
-            audio,
-            MODEL_SAMPLE_RATE,
-            format="wav",
-            bit_depth=24 if job.bit_depth == 24 else 16,
-            clip="none",
-        )
-    elif job.format == "flac":
-        encode(
-            target,
-            audio,
-            MODEL_SAMPLE_RATE,
-            format="flac",
-            bit_depth=16 if job.bit_depth == 16 else 24,
-            clip="none",
-        )
-    else:
-        raise JobFailed(f"Unknown export format {job.format!r}.")
+    encode(
+        storage.resolve(relative),
+        audio,
+        MODEL_SAMPLE_RATE,
+        clip="none",
+        **export_formats.encode_options(job.encoding),
+    )
     with lease.session() as db, db.begin():
         ready = lease.finish_owned(
             db,
@@ -433,7 +381,7 @@ def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
             export_id,
             worker_id=worker_id,
             status=JobStatus.ready,
-            now=lease.utcnow(),
+            now=utcnow(),
             path=relative,
             progress=100.0,
             error=None,

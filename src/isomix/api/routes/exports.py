@@ -5,17 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from isomix import schemas, storage
-from isomix.api import jobs, urls
+from isomix import schemas
+from isomix.api import urls
 from isomix.api.deps import ExportDep, ProjectDep, SessionDep
-from isomix.api.errors import error_responses, invalid, not_found, not_ready
+from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
+from isomix.api.errors import error_responses, invalid, not_ready
 from isomix.api.present import export_out, stem_names
-from isomix.api.routes.stems import content_disposition, ready_stem_set, track_name
+from isomix.audio.export_formats import MEDIA_TYPES
+from isomix.jobs import queue
 from isomix.models import Export, JobStatus, utcnow
 
 router = APIRouter(tags=["exports"])
-
-MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
 
 
 @router.post(
@@ -48,7 +48,7 @@ def create_export(
     )
     session.add(export)
     session.commit()
-    jobs.enqueue_export(export.id)
+    queue.enqueue_export(export.id)
     return export_out(export)
 
 
@@ -72,9 +72,7 @@ def download_export(export: ExportDep) -> FileResponse:
     """The rendered file, once the export is ready."""
     if export.status != JobStatus.ready or not export.path:
         raise not_ready(f"The export is {export.status.value}; there is no file yet.")
-    path = storage.resolve(export.path)
-    if not path.is_file():
-        raise not_found("Export file")
+    path = existing_file(export.path, "Export file")
     name = f"{track_name(export.project)} - mix.{export.format}"
     return FileResponse(
         path,

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from isomix import schemas
 from isomix.api.deps import SessionDep, SettingsDep
 from isomix.api.options import default_model
-from isomix.api.speed import measured_rtf
 from isomix.separation import catalog, store
+from isomix.speed import measured_rtf
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 

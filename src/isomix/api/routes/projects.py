@@ -12,10 +12,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
-from isomix import schemas, storage
-from isomix.api import jobs, urls
+from isomix import schemas, stemsets, storage
+from isomix.api import urls
 from isomix.api.deps import ProjectDep, SessionDep, SettingsDep
 from isomix.api.errors import ApiError, error_responses
 from isomix.api.options import SeparationChoice, choose
@@ -24,18 +23,10 @@ from isomix.api.upload import ReceivedUpload, check_content_length, receive_uplo
 from isomix.audio import io as audio_io
 from isomix.audio.errors import AudioError, AudioTooLongError, UnsupportedAudioError
 from isomix.config import Settings
-from isomix.db import get_sessionmaker
+from isomix.db import get_sessionmaker, rowcount
+from isomix.jobs import queue
 from isomix.metrics import metrics_of
-from isomix.models import (
-    TERMINAL_STATUSES,
-    Export,
-    JobStatus,
-    Project,
-    StemSet,
-    new_id,
-    stem_cache_key,
-    utcnow,
-)
+from isomix.models import TERMINAL_STATUSES, Export, JobStatus, Project, new_id, utcnow
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["projects"])
@@ -84,7 +75,7 @@ def _insert_project(
 ) -> bool:
     """Create the row; `ready` at once when a stem set with the same key exists (dedup).
     Returns whether it waits for a separation."""
-    key = stem_cache_key(upload.writer.sha256, choice.model, choice.two_stems, choice.shifts)
+    key = stemsets.cache_key(upload.writer.sha256, choice.model, choice.two_stems, choice.shifts)
     now = utcnow()
     project = Project(
         id=project_id,
@@ -105,20 +96,13 @@ def _insert_project(
         expires_at=now + timedelta(hours=settings.retention_hours),
     )
     with get_sessionmaker()() as session:
-        stem_set = session.scalar(select(StemSet).where(StemSet.cache_key == key))
-        if stem_set is not None and storage.resolve(stem_set.directory).is_dir():
-            # Compare-and-increment: GC may delete a stem set whose refcount fell to 0.
-            claimed = session.execute(
-                update(StemSet)
-                .where(StemSet.id == stem_set.id, StemSet.refcount > 0)
-                .values(refcount=StemSet.refcount + 1)
-            )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                project.stem_set_id = stem_set.id
-                project.status = JobStatus.ready
-                project.progress = 100.0
-                project.started_at = now
-                project.finished_at = now
+        claimed = stemsets.claim_existing(session, key)
+        if claimed is not None:
+            project.stem_set_id = claimed.id
+            project.status = JobStatus.ready
+            project.progress = 100.0
+            project.started_at = now
+            project.finished_at = now
         session.add(project)
         session.commit()
         return project.status == JobStatus.queued
@@ -129,7 +113,7 @@ def _read_project(project_id: str, settings: Settings) -> schemas.Project:
         project = session.get(Project, project_id)
         if project is None:  # deleted in the meantime
             raise ApiError(404, "not_found", "Project not found.")
-        return project_out(project, queue=_queue_for(project, session), settings=settings)
+        return project_out(project, session=session, settings=settings)
 
 
 @router.post(
@@ -190,7 +174,7 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
     # Committed: from here on the files belong to the project, whatever happens.
     metrics.upload_accepted()
     if queued:
-        await run_in_threadpool(jobs.enqueue_separation, project_id)
+        await run_in_threadpool(queue.enqueue_separation, project_id)
     return await run_in_threadpool(_read_project, project_id, settings)
 
 
@@ -206,9 +190,11 @@ def list_projects(
     rows = session.scalars(
         select(Project).order_by(Project.created_at.desc(), Project.id).limit(limit).offset(offset)
     ).all()
-    queue = QueueSnapshot.load(session)
+    snapshot = QueueSnapshot.load(session)
     return schemas.ProjectList(
-        items=[project_out(row, queue=queue, settings=settings) for row in rows],
+        items=[
+            project_out(row, session=session, settings=settings, queue=snapshot) for row in rows
+        ],
         total=total,
         limit=limit,
         offset=offset,
@@ -219,24 +205,21 @@ def list_projects(
 def read_project(
     project: ProjectDep, session: SessionDep, settings: SettingsDep
 ) -> schemas.Project:
-    return project_out(project, queue=_queue_for(project, session), settings=settings)
+    return project_out(project, session=session, settings=settings)
 
 
-def _queue_for(project: Project, session: Session) -> QueueSnapshot:
-    # Only a queued project has a position; skip the queries for the others.
-    if project.status == JobStatus.queued:
-        return QueueSnapshot.load(session)
-    return QueueSnapshot()
+def _event(body: schemas.Project) -> tuple[str, bool]:
+    """The project as JSON and whether it is terminal."""
+    return body.model_dump_json(), body.status in TERMINAL_STATUSES
 
 
 def _read_event(project_id: str, settings: Settings) -> tuple[str, bool] | None:
-    """The project as JSON and whether it is terminal; None once it is gone."""
+    """The project's next event; None once it is gone."""
     with get_sessionmaker()() as session:
         project = session.get(Project, project_id)
         if project is None:
             return None
-        body = project_out(project, queue=_queue_for(project, session), settings=settings)
-        return body.model_dump_json(), project.status in TERMINAL_STATUSES
+        return _event(project_out(project, session=session, settings=settings))
 
 
 @router.get(
@@ -250,13 +233,16 @@ def _read_event(project_id: str, settings: Settings) -> tuple[str, bool] | None:
         **error_responses(404),
     },
 )
-async def project_events(
-    project_id: str, request: Request, settings: SettingsDep
+def project_events(
+    project: ProjectDep, request: Request, session: SessionDep, settings: SettingsDep
 ) -> StreamingResponse:
     """Follow a project: the current state first, then every change; ends when it is done."""
-    first = await run_in_threadpool(_read_event, project_id, settings)
-    if first is None:
-        raise ApiError(404, "not_found", "Project not found.")
+    # Loaded (and, with accounts, authorised) by the same dependency as every id route; the
+    # stream then re-reads the row by id in sessions of its own, so this one is given back
+    # before the stream starts instead of being held for as long as the client listens.
+    first = _event(project_out(project, session=session, settings=settings))
+    project_id = project.id
+    session.close()
 
     async def stream() -> AsyncIterator[str]:
         event: tuple[str, bool] | None = first
@@ -294,7 +280,7 @@ def cancel_project(
 ) -> schemas.Project:
     """Stop a queued or running separation; the worker notices at its next progress update."""
     if project.status == JobStatus.cancelled:
-        return _present(project, session, settings)
+        return project_out(project, session=session, settings=settings)
     cancelled = session.execute(
         update(Project)
         .where(
@@ -305,15 +291,11 @@ def cancel_project(
     )
     session.commit()
     session.refresh(project)
-    if cancelled.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(cancelled) != 1:
         raise ApiError(
             409, "conflict", f"The project is {project.status.value} and cannot be cancelled."
         )
-    return _present(project, session, settings)
-
-
-def _present(project: Project, session: Session, settings: Settings) -> schemas.Project:
-    return project_out(project, queue=_queue_for(project, session), settings=settings)
+    return project_out(project, session=session, settings=settings)
 
 
 @router.post(
@@ -347,41 +329,28 @@ def retry_project(
     )
     session.commit()
     session.refresh(project)
-    if retried.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(retried) != 1:
         raise ApiError(
             409, "conflict", f"The project is {project.status.value}; only failed or "
             "cancelled projects can be retried."
         )  # fmt: skip
-    jobs.enqueue_separation(project.id)
-    return _present(project, session, settings)
+    queue.enqueue_separation(project.id)
+    return project_out(project, session=session, settings=settings)
 
 
 @router.delete(urls.PROJECT, status_code=204, responses=error_responses(404))
 def delete_project(project: ProjectDep, session: SessionDep) -> Response:
     """Delete a project, its upload and its exports; its stems go when no project uses them."""
-    export_paths = [
-        path for path in session.scalars(select(Export.path).where(Export.project_id == project.id))
-    ]
-    stem_set_dir: str | None = None
-    if project.stem_set_id is not None:
-        session.execute(
-            update(StemSet)
-            .where(StemSet.id == project.stem_set_id)
-            .values(refcount=StemSet.refcount - 1)
-        )
-        stem_set = session.get(StemSet, project.stem_set_id, populate_existing=True)
-        if stem_set is not None and stem_set.refcount <= 0:
-            session.delete(stem_set)
-            stem_set_dir = stem_set.directory
-    project_id = project.id
+    export_ids = list(session.scalars(select(Export.id).where(Export.project_id == project.id)))
+    project_id, stem_set_id = project.id, project.stem_set_id
+    stemsets.release(session, stem_set_id)
     session.delete(project)
     session.commit()
-    # Files after the commit: a crash in between leaves orphan files for GC, never a row
-    # pointing at missing files.
+    # Files after the commit: a crash in between leaves orphan files for the collector, never
+    # a row pointing at missing files.
     storage.delete_project_files(project_id)
-    for path in export_paths:
-        if path:
-            storage.delete_file(path)
-    if stem_set_dir is not None:
-        storage.delete_tree(stem_set_dir)
+    for export_id in export_ids:
+        storage.delete_export_files(export_id)
+    if stem_set_id is not None:
+        stemsets.collect(stem_set_id)
     return Response(status_code=204)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
-import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
@@ -17,43 +14,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from isomix import schemas, storage
 from isomix.api import urls
 from isomix.api.deps import ProjectDep
-from isomix.api.errors import error_responses, not_found, not_ready
+from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
+from isomix.api.errors import error_responses, not_found
 from isomix.api.present import stem_names
-from isomix.models import JobStatus, Project, StemSet
 
 router = APIRouter(tags=["stems"])
 
 ZIP_CHUNK_BYTES = 256 * 1024
-VARIANTS = {"master": ("flac", "audio/flac"), "preview": ("mp3", "audio/mpeg")}
-
-
-def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 5987)."""
-    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    ascii_name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in ascii_name)
-    fallback = ascii_name or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def track_name(project: Project) -> str:
-    """The user's file name without its extension, as display data."""
-    stem, dot, extension = project.filename.rpartition(".")
-    return (
-        stem if dot and stem and extension.isalnum() and len(extension) <= 5 else project.filename
-    )
-
-
-def ready_stem_set(project: Project) -> StemSet:
-    if project.status != JobStatus.ready or project.stem_set is None:
-        raise not_ready(f"The project is {project.status.value}; its stems are not ready.")
-    return project.stem_set
-
-
-def _existing(rel: str) -> Path:
-    path = storage.resolve(rel)
-    if not path.is_file():
-        raise not_found("Stem file")
-    return path
+MEDIA_TYPES: dict[storage.StemVariant, str] = {"master": "audio/flac", "preview": "audio/mpeg"}
 
 
 @router.get(
@@ -75,11 +43,11 @@ def download_stem(
     stem_set = ready_stem_set(project)
     if stem not in stem_names(stem_set):
         raise not_found(f"Stem '{stem}'")
-    extension, media_type = VARIANTS[variant]
-    path = _existing(storage.stem_rel_path(stem_set.directory, stem, extension))
+    extension = storage.STEM_EXTENSIONS[variant]
+    path = existing_file(storage.stem_file(stem_set.directory, stem, variant), "Stem file")
     return FileResponse(
         path,
-        media_type=media_type,
+        media_type=MEDIA_TYPES[variant],
         headers={
             "Content-Disposition": content_disposition(
                 f"{track_name(project)} - {stem}.{extension}"
@@ -144,7 +112,7 @@ def download_stems_zip(project: ProjectDep) -> StreamingResponse:
     files = [
         (
             f"{track} - {name}.flac",
-            _existing(storage.stem_rel_path(stem_set.directory, name, "flac")),
+            existing_file(storage.stem_file(stem_set.directory, name, "master"), "Stem file"),
         )
         for name in stem_names(stem_set)
     ]
@@ -161,5 +129,5 @@ def download_stems_zip(project: ProjectDep) -> StreamingResponse:
 def read_peaks(project: ProjectDep) -> schemas.Peaks:
     """Waveform overview of every stem: max |sample| per bucket over both channels, 0..1."""
     stem_set = ready_stem_set(project)
-    path = _existing(f"{stem_set.directory}/peaks.json")
-    return schemas.Peaks.model_validate(json.loads(path.read_text()))
+    path = existing_file(storage.peaks_file(stem_set.directory), "Peaks file")
+    return schemas.Peaks.model_validate(storage.read_json(path))

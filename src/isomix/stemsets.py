@@ -1,0 +1,151 @@
+"""Stem sets shared between projects: the cache key, and every claim and release of one.
+
+Two uploads with the same content and the same options get the same stems, so a finished
+stem set is shared by every project that points at it, and `refcount` counts them. Claims
+(an upload or a job that reuses a stem set, a job that registers a new one) and releases
+(a project deleted or expired) all go through here, inside the caller's transaction, so the
+count and the project's `stem_set_id` change together. A stem set is deleted only by
+`collect`, with one guard for every caller: nothing counts it and no project points at it,
+checked in the same statement that deletes the row. The files go after the commit: a crash
+in between leaves an orphan folder for the collector, never a row pointing at missing files.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import delete, exists, not_, select, update
+from sqlalchemy.orm import Session
+
+from isomix import storage
+from isomix.db import get_sessionmaker, rowcount
+from isomix.models import Project, StemSet
+
+log = logging.getLogger(__name__)
+
+# Fixed namespace for stem set ids derived from (project, cache key); never change it.
+_STEM_SET_NAMESPACE: Final = uuid.UUID("6f1c1a52-3d0e-4d7b-9a51-5b0f2f7a4c11")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    duration_seconds: float
+
+
+def cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
+    """Same upload content and options, same stems: the key stem sets are shared by."""
+    return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
+
+
+def new_stem_set_id(project_id: str, key: str) -> str:
+    # Deterministic per project and options: a rerun after a crash between the rename and the
+    # commit finds its own finished directory and reuses it instead of writing a second one.
+    return str(uuid.uuid5(_STEM_SET_NAMESPACE, f"{project_id}\n{key}"))
+
+
+def _increment(db: Session, stem_set_id: str) -> bool:
+    taken = db.execute(
+        update(StemSet)
+        .where(StemSet.id == stem_set_id)
+        .values(refcount=StemSet.refcount + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(taken) == 1
+
+
+def claim_existing(db: Session, key: str) -> Claimed | None:
+    """Count one more user of the finished stem set with this key, if there is a complete one.
+
+    The increment is a compare-and-set against `collect`: either it lands first and the
+    collector's guarded delete then finds the stem set in use, or the row is already gone and
+    the caller separates again.
+    """
+    row = db.execute(
+        select(StemSet.id, StemSet.directory, StemSet.duration_seconds).where(
+            StemSet.cache_key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if storage.read_stem_layout(storage.resolve(row.directory)) is None:
+        log.warning("stem set %s is incomplete on disk; not reusing it", row.id)
+        return None
+    if not _increment(db, row.id):
+        return None
+    return Claimed(id=row.id, duration_seconds=row.duration_seconds)
+
+
+def claim_new(
+    db: Session, *, stem_set_id: str, key: str, names: Sequence[str], duration_seconds: float
+) -> str:
+    """Register a stem set a job has just written (its files already in place) and count its
+    project; when another job registered the same key first, count that one instead.
+
+    Returns the id of the stem set the project now uses. An IntegrityError means another job
+    inserted the same key between the select and the insert: retry the transaction.
+    """
+    existing = db.execute(select(StemSet.id).where(StemSet.cache_key == key)).scalar_one_or_none()
+    if existing is not None and _increment(db, existing):
+        return existing
+    db.add(
+        StemSet(
+            id=stem_set_id,
+            cache_key=key,
+            directory=storage.stem_set_dir(stem_set_id),
+            stem_names={"names": list(names)},
+            duration_seconds=duration_seconds,
+            refcount=1,
+        )
+    )
+    db.flush()
+    return stem_set_id
+
+
+def release(db: Session, stem_set_id: str | None) -> None:
+    """One user fewer (a project deleted, expired or moved off it); `collect` may then go."""
+    if stem_set_id is None:
+        return
+    db.execute(
+        update(StemSet)
+        .where(StemSet.id == stem_set_id)
+        .values(refcount=StemSet.refcount - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _unused() -> Any:
+    referenced = exists().where(Project.stem_set_id == StemSet.id)
+    return (StemSet.refcount <= 0) & not_(referenced)
+
+
+def collect(stem_set_id: str) -> bool:
+    """Delete the stem set and its files if nothing uses it any more; True when it went."""
+    with get_sessionmaker()() as db, db.begin():
+        directory = db.scalar(select(StemSet.directory).where(StemSet.id == stem_set_id))
+        if directory is None:
+            return False
+        # Compare-and-set: an upload that just found this stem set counted itself in.
+        deleted = db.execute(
+            delete(StemSet)
+            .where(StemSet.id == stem_set_id, _unused())
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(deleted) != 1:
+            return False
+    storage.delete_stem_set_files(directory)
+    return True
+
+
+def unused_ids() -> list[str]:
+    with get_sessionmaker()() as db:
+        return list(db.scalars(select(StemSet.id).where(_unused())))
+
+
+def directories() -> set[str]:
+    with get_sessionmaker()() as db:
+        return set(db.scalars(select(StemSet.directory)))
