@@ -37,13 +37,13 @@ from isomix.audio.pinned import (
 from isomix.audio.stereo import StereoBuffer, StereoConverter
 from isomix.audio.writers import (
     ClipMode,
-    atomic_output,
     clipped_slices,
     rescale_divisor,
     to_int,
     write_wav,
     write_with_pyav,
 )
+from isomix.storage import atomic_output
 
 __all__ = [
     "MODEL_SAMPLE_RATE",
