@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 from isomix.separation import catalog, store
 from isomix.separation.base import ModelNotInstalledError
+from isomix.separation.hub import pull as pull_from_hub
 from isomix.separation.weights import sha256_of
 
 DEMUCS_REMOTE = Path(__import__("demucs").__file__).parent / "remote"
@@ -454,3 +455,57 @@ def test_offline_pull_uses_files_an_earlier_demucs_run_left_in_the_hf_cache(
     installed = store.get_installed("htdemucs")
     assert installed is not None
     assert installed.files["955717e8.safetensors"] == hashlib.sha256(content).hexdigest()
+
+
+def _offline_with_cache(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """HF_HUB_OFFLINE, and a HuggingFace cache whose every read fails with `error`."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    def hf_hub_download(*args: Any, **kwargs: Any) -> str:
+        assert kwargs.get("local_files_only") is True
+        raise error
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+
+
+def test_a_file_missing_from_the_hf_cache_gives_the_offline_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    _offline_with_cache(monkeypatch, LocalEntryNotFoundError("not in the disk cache"))
+
+    with pytest.raises(store.PullError, match="could not reach the model hub") as pulling:
+        pull_from_hub("htdemucs", progress=False)
+    assert "isomix models import FOLDER --name htdemucs" in str(pulling.value)
+    assert _nothing_installed()
+
+
+def test_a_hf_cache_that_cannot_be_read_says_why_instead_of_not_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    denied = PermissionError(13, "Permission denied", "/hf/hub/models--adefossez--HTDemucs/refs")
+    _offline_with_cache(monkeypatch, denied)
+
+    with pytest.raises(store.PullError) as pulling:
+        pull_from_hub("htdemucs", progress=False)
+
+    message = str(pulling.value)
+    assert "could not reach" not in message
+    assert message.startswith("could not read htdemucs.yaml of adefossez/HTDemucs from the ")
+    assert "PermissionError: [Errno 13] Permission denied" in message
+    assert pulling.value.__cause__ is denied
+    assert _nothing_installed()
+
+
+def test_a_bug_reading_the_hf_cache_propagates_as_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    bug = TypeError("unexpected keyword argument 'local_files_only'")
+    _offline_with_cache(monkeypatch, bug)
+
+    with pytest.raises(TypeError) as pulling:
+        pull_from_hub("htdemucs", progress=False)
+
+    assert pulling.value is bug
+    assert _nothing_installed()

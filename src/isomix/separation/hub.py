@@ -49,7 +49,7 @@ def _offline_hint(name: str, reason: str) -> PullError:
     )
 
 
-def _describe_network_error(error: BaseException) -> str:
+def _describe_error(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
@@ -59,14 +59,23 @@ class _NotInCache(Exception):
 
 
 def _cache_fetcher(repo: str) -> Callable[[str], Path]:
-    """Files from the local HuggingFace cache (e.g. left by an earlier `demucs` run)."""
-    from huggingface_hub import hf_hub_download
+    """Files from the local HuggingFace cache (e.g. left by an earlier `demucs` run).
+
+    Only a file the cache does not hold is `_NotInCache` (the offline hint follows); a cache
+    that cannot be read is a PullError saying why, and anything else is a bug and propagates."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     def fetch(filename: str) -> Path:
         try:
             return Path(hf_hub_download(repo, filename, local_files_only=True))
-        except Exception as error:
+        except LocalEntryNotFoundError as error:
             raise _NotInCache(filename) from error
+        except OSError as error:
+            raise PullError(
+                f"could not read {filename} of {repo} from the HuggingFace cache in "
+                f"{constants.HF_HUB_CACHE}: {_describe_error(error)}"
+            ) from error
 
     return fetch
 
@@ -82,7 +91,7 @@ def _network_fetcher(repo: str, directory: Path) -> Callable[[str], Path]:
             path = Path(hf_hub_download(repo, filename, local_dir=directory))
         except Exception as error:
             raise PullError(
-                f"downloading {filename} from {repo} failed: {_describe_network_error(error)}"
+                f"downloading {filename} from {repo} failed: {_describe_error(error)}"
             ) from error
         # For files stored with LFS/Xet the hub's ETag is the content's sha256.
         etag = (metadata.etag or "").removeprefix("W/").strip('"')
@@ -102,8 +111,8 @@ def _hub_reachable(repo: str, filename: str) -> str | None:
         return "HF_HUB_OFFLINE is set"
     try:
         get_hf_file_metadata(hf_hub_url(repo, filename), timeout=HUB_CONNECT_TIMEOUT)
-    except Exception as error:
-        return f"{constants.ENDPOINT}: {_describe_network_error(error)}"
+    except Exception as error:  # whatever it is, the hub did not answer; the reason is shown
+        return f"{constants.ENDPOINT}: {_describe_error(error)}"
     return None
 
 
