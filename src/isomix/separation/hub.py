@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from isomix.separation import catalog
-from isomix.separation.store import (
+from isomix.separation.installed import (
     InstalledModel,
     ModelExistsError,
     ModelImportError,
