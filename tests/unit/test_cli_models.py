@@ -149,3 +149,75 @@ def test_models_list_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def _damage(name: str) -> None:
+    from isomix.config import get_settings
+
+    (get_settings().models_dir / name / "manifest.json").write_text('{"name": "')
+
+
+def test_a_damaged_model_is_listed_with_its_problem_and_can_be_imported_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = build_small_htdemucs_repo(tmp_path, "small")
+    assert run(capsys, "import", str(weights), "--name", "htdemucs")[0] == 0
+    assert run(capsys, "import", str(weights), "--name", "mine")[0] == 0
+    _damage("htdemucs")
+    _damage("mine")
+
+    code, out, err = run(capsys, "list")
+
+    assert code == 0, err
+    table = rows(out)
+    assert table["htdemucs"][1:5] == ["drums,bass,other,vocals", "~84", "MB", "damaged"]
+    assert table["mine"] == ["mine", "?", "-", "damaged", "-", "imported"]
+    assert (
+        "Model 'htdemucs' is damaged: manifest.json is not valid JSON (Unterminated string "
+        "starting at: line 1 column 10). Reinstall it with `isomix models pull htdemucs`, "
+        "`isomix models import PATH --name htdemucs`, or delete it with `isomix models remove "
+        "htdemucs`."
+    ) in out
+    assert "Model 'mine' is damaged: manifest.json is not valid JSON" in out
+
+    code, out, err = run(capsys, "import", str(weights), "--name", "htdemucs")
+    assert code == 0, err
+    assert out.startswith("Imported htdemucs: 4 stems")
+    assert rows(run(capsys, "list")[1])["htdemucs"][4] == "yes"
+
+    assert run(capsys, "remove", "mine") == (0, "Removed mine.\n", "")
+    assert "mine" not in rows(run(capsys, "list")[1])
+
+
+def test_pull_over_a_damaged_model_installs_it_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub_files import FakeHub, write_hub_safetensors
+
+    assert (
+        run(capsys, "import", str(build_small_htdemucs_repo(tmp_path, "x")), "--name", "htdemucs")[
+            0
+        ]
+        == 0
+    )
+    _damage("htdemucs")
+    weights = tmp_path / "955717e8.safetensors"
+    write_hub_safetensors(weights, seed=5)
+    hub = FakeHub()
+    hub.add("adefossez/HTDemucs", "htdemucs.yaml", b"models: ['955717e8']\n")
+    hub.add("adefossez/HTDemucs", "955717e8.safetensors", weights.read_bytes())
+
+    with hub.serve() as endpoint:
+        result = _isomix(
+            "models",
+            "pull",
+            "htdemucs",
+            env={"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")},
+        )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("htdemucs is damaged (manifest.json is not valid JSON")
+    assert lines[0].endswith("); installing it again.")
+    assert lines[-1].startswith("Installed htdemucs: 4 stems")
+    assert rows(run(capsys, "list")[1])["htdemucs"][4] == "yes"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -289,6 +290,141 @@ def test_remove(tmp_path: Path) -> None:
         store.remove_model("classic")
 
 
+def _damage_manifest(name: str, text: str) -> Path:
+    manifest = models_dir() / name / "manifest.json"
+    manifest.write_text(text)
+    return manifest
+
+
+DAMAGES: list[tuple[str, Any, str]] = [
+    # (what, how the manifest is changed, the problem reported)
+    ("truncated", lambda text, data: text[: len(text) // 2], "is not valid JSON"),
+    ("empty", lambda text, data: "", "is not valid JSON"),
+    ("a list", lambda text, data: "[1, 2]", r"holds \[1, 2\] instead of an object"),
+    ("no sources", lambda text, data: _without(data, "sources"), "has no 'sources'"),
+    (
+        "sources a string",
+        lambda text, data: json.dumps({**data, "sources": "drums"}),
+        "'sources' should be a list of stem names, not \"drums\"",
+    ),
+    (
+        "sample rate a string",
+        lambda text, data: json.dumps({**data, "sample_rate": "44100"}),
+        "'sample_rate' should be a whole number",
+    ),
+    (
+        "size a boolean",
+        lambda text, data: json.dumps({**data, "size_bytes": True}),
+        "'size_bytes' should be a whole number, not true",
+    ),
+    (
+        "files a list",
+        lambda text, data: json.dumps({**data, "files": ["x.th"]}),
+        "'files' should be an object",
+    ),
+    (
+        "unknown source",
+        lambda text, data: json.dumps({**data, "source": "builtin"}),
+        "'source' should be one of pulled, imported, manual",
+    ),
+    (
+        "bad date",
+        lambda text, data: json.dumps({**data, "installed_at": "yesterday"}),
+        "'installed_at' is not a date and time",
+    ),
+    (
+        "another model's",
+        lambda text, data: json.dumps({**data, "name": "other"}),
+        "is for model 'other', not 'hurt'",
+    ),
+    ("not UTF-8", lambda text, data: text.replace("hurt", "h\udcffurt"), "not UTF-8 text"),
+]
+
+
+def _without(data: dict[str, Any], key: str) -> str:
+    return json.dumps({k: v for k, v in data.items() if k != key})
+
+
+@pytest.mark.parametrize(("how", "problem"), [d[1:] for d in DAMAGES], ids=[d[0] for d in DAMAGES])
+def test_a_damaged_manifest_is_listed_with_its_problem_and_an_import_replaces_it(
+    tmp_path: Path, how: Any, problem: str
+) -> None:
+    source = build_small_htdemucs_repo(tmp_path, "hurt")
+    store.import_model(source)
+    manifest = models_dir() / "hurt" / "manifest.json"
+    text = manifest.read_text()
+    damaged_text = how(text, json.loads(text))
+    manifest.write_bytes(damaged_text.encode("utf-8", "surrogateescape"))
+
+    # Not usable, so not installed; but not silently gone either.
+    assert installed_names() == ["classic"]
+    assert not store.is_installed("hurt")
+    assert store.get_installed("hurt") is None
+    [damaged] = store.damaged_models()
+    assert damaged.name == "hurt"
+    assert damaged.path == models_dir() / "hurt"
+    assert re.search(problem, damaged.problem), damaged.problem
+    assert store.find_model("hurt") == damaged
+    assert "`isomix models import PATH --name hurt`" in damaged.message
+    assert "`isomix models remove hurt`" in damaged.message
+    with pytest.raises(store.ModelDamagedError, match=problem) as loading:
+        store.load_model("hurt")
+    assert isinstance(loading.value, ModelNotInstalledError)  # callers handling that cope
+
+    repaired = store.import_model(source)  # no --force needed over a damaged model
+
+    assert repaired.name == "hurt"
+    assert store.damaged_models() == []
+    assert installed_names() == ["classic", "hurt"]
+    assert sorted(p.name for p in models_dir().iterdir()) == ["hurt"]
+    assert isinstance(store.load_model("hurt"), BagOfModels)
+
+
+def test_an_unreadable_manifest_is_damaged_with_the_reason(tmp_path: Path) -> None:
+    store.import_model(build_small_htdemucs_repo(tmp_path, "locked"))
+    manifest = models_dir() / "locked" / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()  # reading it fails with an OSError, as for permission denied
+
+    [damaged] = store.damaged_models()
+
+    assert damaged.problem == "cannot read manifest.json: Is a directory"
+
+
+def test_a_damaged_model_can_be_removed(tmp_path: Path) -> None:
+    store.import_model(build_small_htdemucs_repo(tmp_path, "gone"))
+    _damage_manifest("gone", "{")
+
+    store.remove_model("gone")
+
+    assert store.find_model("gone") is None
+    assert store.damaged_models() == []
+    assert list(models_dir().iterdir()) == []
+
+
+def test_a_damaged_catalog_model_names_pull_as_a_repair(tmp_path: Path) -> None:
+    store.import_model(build_small_htdemucs_repo(tmp_path, "small"), "htdemucs")
+    _damage_manifest("htdemucs", "{")
+
+    [damaged] = store.damaged_models()
+
+    assert "`isomix models pull htdemucs`" in damaged.message
+    with pytest.raises(ModelNotInstalledError, match="Model 'htdemucs' is damaged"):
+        store.require_installed("htdemucs")
+
+
+def test_a_folder_that_is_not_a_model_is_not_replaced_without_force(tmp_path: Path) -> None:
+    (models_dir() / "notes").mkdir(parents=True)
+    (models_dir() / "notes" / "todo.txt").write_text("x")
+    source = build_small_htdemucs_repo(tmp_path, "small")
+
+    with pytest.raises(store.ModelExistsError, match="exists and is not a model; add --force"):
+        store.import_model(source, "notes")
+    assert store.damaged_models() == []
+
+    assert store.import_model(source, "notes", force=True).name == "notes"
+
+
 def test_loading_a_missing_model_names_both_ways_to_install_it() -> None:
     with pytest.raises(ModelNotInstalledError) as known:
         store.load_model("htdemucs")
@@ -455,6 +591,22 @@ def test_offline_pull_uses_files_an_earlier_demucs_run_left_in_the_hf_cache(
     installed = store.get_installed("htdemucs")
     assert installed is not None
     assert installed.files["955717e8.safetensors"] == hashlib.sha256(content).hexdigest()
+
+
+def test_pull_replaces_a_damaged_model_without_force(tmp_path: Path) -> None:
+    store.import_model(build_small_htdemucs_repo(tmp_path, "small"), "htdemucs")
+    _damage_manifest("htdemucs", '{"name": "htdemucs", "sources": ')
+    hub, content = _hub_with_htdemucs(tmp_path)
+    with hub.serve() as endpoint:
+        result = _run(PULL_ONLINE, {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "htdemucs pulled"
+    installed = store.get_installed("htdemucs")
+    assert installed is not None
+    assert installed.files["955717e8.safetensors"] == hashlib.sha256(content).hexdigest()
+    assert store.damaged_models() == []
+    assert sorted(p.name for p in models_dir().iterdir()) == ["htdemucs"]
 
 
 def _offline_with_cache(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:

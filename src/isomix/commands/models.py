@@ -57,7 +57,7 @@ def format_size(size_bytes: float) -> str:
     return f"{size_bytes:.2f} GB"
 
 
-def _rows(include_hidden: bool) -> list[tuple[str, ...]]:
+def _rows(include_hidden: bool, damaged: set[str]) -> list[tuple[str, ...]]:
     installed = {m.name: m for m in store.installed_models(include_hidden=include_hidden)}
     rows: list[tuple[str, ...]] = []
     for entry in catalog.listed_entries(include_hidden=include_hidden):
@@ -73,21 +73,27 @@ def _rows(include_hidden: bool) -> list[tuple[str, ...]]:
         if entry.hidden:
             note = "tests only"
         stems = ",".join(model.sources if model is not None else entry.stems)
-        rows.append((entry.name, stems, size, "yes" if model else "no", sdr, note))
+        state = "yes" if model else "damaged" if entry.name in damaged else "no"
+        rows.append((entry.name, stems, size, state, sdr, note))
     for model in installed.values():  # imported under a name the catalog does not know
         size = format_size(model.size_bytes)
         rows.append((model.name, ",".join(model.sources), size, "yes", "-", "imported"))
+    for name in sorted(damaged - set(catalog.CATALOG)):
+        rows.append((name, "?", "-", "damaged", "-", "imported"))
     return rows
 
 
 def run_list(args: argparse.Namespace) -> int:
     header = ("NAME", "STEMS", "SIZE", "INSTALLED", "SDR dB", "NOTE")
-    rows = [header, *_rows(args.all)]
+    damaged = store.damaged_models()
+    rows = [header, *_rows(args.all, {model.name for model in damaged})]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    for model in damaged:
+        print(f"\n{model.message}")
     print("\nSDR: mean over the 4 MUSDB18-HQ test stems as published by Demucs ('-': none).")
     return 0
 
@@ -104,13 +110,18 @@ def run_pull(args: argparse.Namespace) -> int:
     if catalog.is_builtin(args.name):
         print(f"{args.name} is built in; nothing to download.")
         return 0
-    if store.is_installed(args.name) and not args.force:
+    existing = store.find_model(args.name)
+    if isinstance(existing, store.InstalledModel) and not args.force:
         print(f"{args.name} is already installed (use --force to download it again).")
         return 0
+    if isinstance(existing, store.DamagedModel):
+        print(f"{args.name} is damaged ({existing.problem}); installing it again.")
     try:
         model = store.pull_model(args.name, force=args.force)
     except store.ModelStoreError as error:
         return _fail(str(error))
+    except OSError as error:
+        return _fail(f"pulling {args.name} failed: {error}")
     print(f"Installed {_describe(model)}")
     return 0
 

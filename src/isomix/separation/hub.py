@@ -145,7 +145,8 @@ def pull(
 
     Fails within a few seconds when the hub cannot be reached (or HF_HUB_OFFLINE is set), with
     a PullError that lists the files to fetch for `isomix models import`; files already in the
-    local HuggingFace cache are used without the network."""
+    local HuggingFace cache are used without the network. A damaged model of that name is
+    replaced without `force`."""
     entry = catalog.get_entry(name)
     if entry is None:
         known = ", ".join(e.name for e in catalog.listed_entries() if not e.builtin)

@@ -4,7 +4,9 @@ folder into place, removing one.
 Layout: `<models_dir>/<NAME>/` holds `<NAME>.yaml` (a demucs bag: `models: [sig, ...]`, optional
 `weights`, `segment`), one `<sig>.th` or `<sig>.safetensors` per bag member, and
 `manifest.json`. A model folder is built under a temporary name and renamed into place, so a
-folder with a manifest is always complete.
+folder with a manifest is always complete. A folder whose manifest cannot be used is *damaged*:
+it is listed with what is wrong, cannot be loaded, and the next pull or import of its name
+replaces it (no --force needed); `remove` deletes it.
 
 This is the lowest layer of the model store: `store` (import, load) and `hub` (pull) both build
 on it, and it imports neither. Importable without torch: demucs and torch come in through
@@ -14,6 +16,7 @@ on it, and it imports neither. Importable without torch: demucs and torch come i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,15 +27,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from isomix.config import get_settings
 from isomix.separation import catalog
 from isomix.separation.base import ModelNotInstalledError
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.json"
 # "manual": a folder put in models_dir by hand (bag yaml + weights, no manifest yet).
 ModelSource = Literal["pulled", "imported", "manual", "builtin"]
+# What a manifest may say; built-in models have no folder.
+_MANIFEST_SOURCES = ("pulled", "imported", "manual")
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -69,6 +76,39 @@ class InstalledModel:
         return self.source == "builtin"
 
 
+@dataclass(frozen=True)
+class DamagedModel:
+    """A model folder that cannot be used because its manifest cannot be: not installed as far
+    as separating goes, but listed, and replaced by the next pull or import of its name."""
+
+    name: str
+    path: Path
+    problem: str  # what is wrong, e.g. "manifest.json is not valid JSON (...)"
+
+    @property
+    def repair_hint(self) -> str:
+        entry = catalog.get_entry(self.name)
+        pull = f"`isomix models pull {self.name}`, " if entry and entry.hub_repo else ""
+        return (
+            f"Reinstall it with {pull}`isomix models import PATH --name {self.name}`, or delete "
+            f"it with `isomix models remove {self.name}`."
+        )
+
+    @property
+    def message(self) -> str:
+        return f"Model '{self.name}' is damaged: {self.problem}. {self.repair_hint}"
+
+
+class ModelDamagedError(ModelNotInstalledError, ModelStoreError):
+    """A damaged model was asked for. Callers that handle 'not installed' handle this too; the
+    message says what is wrong and how to repair it."""
+
+    def __init__(self, model: DamagedModel) -> None:
+        Exception.__init__(self, model.message)
+        self.name = model.name
+        self.model = model
+
+
 def resolve_models_dir(models_dir: Path | None) -> Path:
     return models_dir if models_dir is not None else get_settings().models_dir
 
@@ -85,29 +125,101 @@ def builtin_model(name: str) -> InstalledModel:
     )  # fmt: skip
 
 
-def read_manifest(folder: Path) -> InstalledModel | None:
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+class ManifestProblem(Exception):
+    """Why a manifest cannot be used, as a phrase ("manifest.json is not valid JSON (...)")."""
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _field(data: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    if key not in data:
+        raise ManifestProblem(f"{MANIFEST} has no '{key}'")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestProblem(f"{MANIFEST}: '{key}' should be {what}, not {_show(value)}")
+    return value
+
+
+def read_manifest(folder: Path) -> InstalledModel:
+    """The model `folder/manifest.json` describes; ManifestProblem says why it cannot be used
+    (unreadable, not JSON, a field missing or of the wrong type, another model's name)."""
+    path = folder / MANIFEST
     try:
-        data = json.loads((folder / MANIFEST).read_text())
-        return InstalledModel(
-            name=str(data["name"]),
-            path=folder,
-            sources=tuple(data["sources"]),
-            sample_rate=int(data["sample_rate"]),
-            size_bytes=int(data["size_bytes"]),
-            source=data["source"],
-            installed_at=datetime.fromisoformat(data["installed_at"]),
-            files=dict(data["files"]),
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ManifestProblem(f"{MANIFEST} is not UTF-8 text ({error.reason})") from error
+    except json.JSONDecodeError as error:
+        raise ManifestProblem(
+            f"{MANIFEST} is not valid JSON ({error.msg}: line {error.lineno} column {error.colno})"
+        ) from error
+    except OSError as error:
+        raise ManifestProblem(f"cannot read {MANIFEST}: {error.strerror or error}") from error
+    if not isinstance(data, dict):
+        raise ManifestProblem(f"{MANIFEST} holds {_show(data)} instead of an object")
+    name = _field(data, "name", str, "a string")
+    if name != folder.name:
+        raise ManifestProblem(f"{MANIFEST} is for model '{name}', not '{folder.name}'")
+    sources = _field(data, "sources", list, "a list of stem names")
+    if not sources or not all(isinstance(source, str) for source in sources):
+        raise ManifestProblem(f"{MANIFEST}: 'sources' should be stem names, not {_show(sources)}")
+    sample_rate = _field(data, "sample_rate", int, "a whole number")
+    size_bytes = _field(data, "size_bytes", int, "a whole number")
+    source = _field(data, "source", str, "a string")
+    if source not in _MANIFEST_SOURCES:
+        raise ManifestProblem(
+            f"{MANIFEST}: 'source' should be one of {', '.join(_MANIFEST_SOURCES)}, "
+            f"not {_show(source)}"
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    installed_at = _field(data, "installed_at", str, "a date and time")
+    try:
+        when = datetime.fromisoformat(installed_at)
+    except ValueError as error:
+        raise ManifestProblem(
+            f"{MANIFEST}: 'installed_at' is not a date and time: {_show(installed_at)}"
+        ) from error
+    files = _field(data, "files", dict, "an object of file names and sha256 sums")
+    if not all(isinstance(digest, str) for digest in files.values()):
+        raise ManifestProblem(f"{MANIFEST}: 'files' should map file names to sha256 sums")
+    return InstalledModel(
+        name=name,
+        path=folder,
+        sources=tuple(sources),
+        sample_rate=sample_rate,
+        size_bytes=size_bytes,
+        source=cast(ModelSource, source),
+        installed_at=when,
+        files=dict(files),
+    )
 
 
-def read_folder(folder: Path) -> InstalledModel | None:
-    """The model in `folder`: from its manifest, or, for a folder put there by hand with just
-    `<name>.yaml` and weights, what can be known without loading it (the catalog's stems)."""
-    if (folder / MANIFEST).exists():
-        model = read_manifest(folder)
-        return model if model is not None and model.name == folder.name else None
+# (folder, problem) pairs already logged: listings run on every API request.
+_logged_problems: set[tuple[Path, str]] = set()
+
+
+def _damaged(folder: Path, problem: str) -> DamagedModel:
+    model = DamagedModel(name=folder.name, path=folder, problem=problem)
+    if (folder, problem) not in _logged_problems:
+        _logged_problems.add((folder, problem))
+        log.warning("model folder %s is damaged: %s", folder, problem)
+    return model
+
+
+def read_folder(folder: Path) -> InstalledModel | DamagedModel | None:
+    """The model in `folder`: from its manifest (damaged when that cannot be used), or, for a
+    folder put there by hand with just `<name>.yaml` and weights, what can be known without
+    loading it (the catalog's stems). None when the folder is not a model at all."""
+    if os.path.lexists(folder / MANIFEST):
+        try:
+            return read_manifest(folder)
+        except ManifestProblem as problem:
+            return _damaged(folder, str(problem))
     if not (folder / f"{folder.name}.yaml").is_file():
         return None
     entry = catalog.get_entry(folder.name)
@@ -121,33 +233,63 @@ def read_folder(folder: Path) -> InstalledModel | None:
     )
 
 
+def _model_folders(models_dir: Path | None) -> Iterator[InstalledModel | DamagedModel]:
+    """Installed folders by name. Half-built folders (names starting with '.') and foreign
+    folders are skipped."""
+    root = resolve_models_dir(models_dir)
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir() or not valid_name(folder.name):
+            continue
+        model = read_folder(folder)
+        if model is not None:
+            yield model
+
+
 def installed_models(
     models_dir: Path | None = None, *, include_hidden: bool = False
 ) -> list[InstalledModel]:
-    """Built-in models first (the test-only ones when `include_hidden`), then installed folders
-    by name. Half-built folders (names starting with '.') and foreign folders are skipped."""
+    """The usable models: built-in first (the test-only ones when `include_hidden`), then
+    installed folders by name. Damaged ones are left out: see `damaged_models`."""
     models = [
         builtin_model(entry.name)
         for entry in catalog.CATALOG.values()
         if entry.builtin and (include_hidden or not entry.hidden)
     ]
-    root = resolve_models_dir(models_dir)
-    if root.is_dir():
-        for folder in sorted(root.iterdir()):
-            if folder.name.startswith(".") or not folder.is_dir() or not valid_name(folder.name):
-                continue
-            model = read_folder(folder)
-            if model is not None:
-                models.append(model)
+    models += [m for m in _model_folders(models_dir) if isinstance(m, InstalledModel)]
     return models
 
 
-def get_installed(name: str, models_dir: Path | None = None) -> InstalledModel | None:
+def damaged_models(models_dir: Path | None = None) -> list[DamagedModel]:
+    """Model folders that cannot be used, by name, each with what is wrong."""
+    return [m for m in _model_folders(models_dir) if isinstance(m, DamagedModel)]
+
+
+def find_model(name: str, models_dir: Path | None = None) -> InstalledModel | DamagedModel | None:
+    """What is installed as `name`: a usable model, a damaged one, or nothing."""
     if catalog.is_builtin(name):
         return builtin_model(name)
     if not valid_name(name):
         return None
     return read_folder(resolve_models_dir(models_dir) / name)
+
+
+def get_installed(name: str, models_dir: Path | None = None) -> InstalledModel | None:
+    """The usable model called `name`; None when it is missing or damaged."""
+    model = find_model(name, models_dir)
+    return model if isinstance(model, InstalledModel) else None
+
+
+def require_installed(name: str, models_dir: Path | None = None) -> InstalledModel:
+    """The usable model called `name`; ModelNotInstalledError (ModelDamagedError for a damaged
+    one) with the way to install it otherwise."""
+    model = find_model(name, models_dir)
+    if isinstance(model, DamagedModel):
+        raise ModelDamagedError(model)
+    if model is None:
+        raise ModelNotInstalledError(name, known=catalog.is_known(name))
+    return model
 
 
 def is_installed(name: str, models_dir: Path | None = None) -> bool:
@@ -180,26 +322,43 @@ def manifest_for(folder: Path, name: str, bag: Any, source: ModelSource) -> dict
 
 def adopt(folder: Path, bag: Any) -> None:
     """Write the manifest of a hand-placed model once it has loaded, so listings know its
-    stems. Best effort: a read-only models folder keeps working without one."""
+    stems. Best effort: a read-only models folder keeps working without one (logged)."""
     manifest = manifest_for(folder, folder.name, bag, "manual")
     temporary = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
     try:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
         os.replace(temporary, folder / MANIFEST)
-    except OSError:
+    except OSError as error:
+        log.warning("could not write the manifest of %s: %s", folder, error)
         temporary.unlink(missing_ok=True)
 
 
+def check_free(root: Path, name: str, *, force: bool) -> None:
+    """ModelExistsError unless a model may be installed as `root/name`: nothing is there, or
+    what is there is a damaged model (of no use to anyone, so replaced without --force), or
+    `force`."""
+    target = root / name
+    if force or not os.path.lexists(target):
+        return
+    existing = read_folder(target) if target.is_dir() else None
+    if isinstance(existing, DamagedModel):
+        return
+    if existing is None:
+        raise ModelExistsError(f"{target} exists and is not a model; add --force to replace it")
+    raise ModelExistsError(f"Model '{name}' is already installed; add --force to replace it")
+
+
 def remove_model(name: str, models_dir: Path | None = None) -> None:
+    """Delete an installed model, damaged or not."""
     if catalog.is_builtin(name):
         raise ModelStoreError(f"'{name}' is built in and cannot be removed")
-    if get_installed(name, models_dir) is None:
+    if find_model(name, models_dir) is None:
         raise ModelNotInstalledError(name, known=catalog.is_known(name))
     root = resolve_models_dir(models_dir)
     # Rename first so the model disappears at once even if deleting the files is slow.
     trash = root / f".removed-{name}-{uuid.uuid4().hex[:8]}"
     os.replace(root / name, trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)  # what is left is swept later
 
 
 def _fsync_path(path: Path) -> None:
@@ -221,7 +380,7 @@ def _sweep_leftovers(root: Path) -> None:
         try:
             old = now - path.stat().st_mtime > _LEFTOVER_AGE_SECONDS
         except OSError:
-            continue
+            continue  # gone meanwhile, or not ours to look at: not a leftover to delete
         if path.name.startswith(_LEFTOVER_PREFIXES) and path.is_dir() and old:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -241,7 +400,8 @@ def staging_dir(root: Path, name: str) -> Iterator[Path]:
 def install_staged(
     staging: Path, name: str, source: ModelSource, *, force: bool, root: Path
 ) -> InstalledModel:
-    """Verify the staged folder by loading it, write its manifest and rename it into place."""
+    """Verify the staged folder by loading it, write its manifest and rename it into place
+    (over a damaged model of that name, or over anything with `force`)."""
     from isomix.separation.weights import WeightFileError, load_bag
 
     yaml_path = staging / f"{name}.yaml"
@@ -256,13 +416,10 @@ def install_staged(
         _fsync_path(path)
     _fsync_path(staging)
 
+    check_free(root, name, force=force)
     target = root / name
     trash: Path | None = None
-    if target.exists():
-        if not force:
-            raise ModelExistsError(
-                f"Model '{name}' is already installed; add --force to replace it"
-            )
+    if os.path.lexists(target):
         trash = root / f".replaced-{name}-{uuid.uuid4().hex[:8]}"
         os.replace(target, trash)
     try:
@@ -275,6 +432,4 @@ def install_staged(
     _fsync_path(root)
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
-    installed = read_manifest(target)
-    assert installed is not None
-    return installed
+    return read_manifest(target)

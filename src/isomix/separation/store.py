@@ -20,7 +20,9 @@ from isomix.separation import catalog
 from isomix.separation.base import ModelNotInstalledError
 from isomix.separation.installed import (
     MANIFEST,
+    DamagedModel,
     InstalledModel,
+    ModelDamagedError,
     ModelExistsError,
     ModelImportError,
     ModelSource,
@@ -28,11 +30,15 @@ from isomix.separation.installed import (
     PullError,
     adopt,
     builtin_model,
+    check_free,
+    damaged_models,
+    find_model,
     get_installed,
     install_staged,
     installed_models,
     is_installed,
     remove_model,
+    require_installed,
     resolve_models_dir,
     staging_dir,
     valid_name,
@@ -43,13 +49,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST",
+    "DamagedModel",
     "InstalledModel",
+    "ModelDamagedError",
     "ModelExistsError",
     "ModelImportError",
     "ModelSource",
     "ModelStoreError",
     "PullError",
     "builtin_model",
+    "damaged_models",
+    "find_model",
     "get_installed",
     "import_model",
     "installed_models",
@@ -57,6 +67,7 @@ __all__ = [
     "load_model",
     "pull_model",
     "remove_model",
+    "require_installed",
     "resolve_models_dir",
     "valid_name",
 ]
@@ -76,8 +87,8 @@ def load_model(name: str, models_dir: Path | None = None) -> torch.nn.Module:
         return model.eval()
     if name == "classic":
         raise ValueError("'classic' has no weights; it is separated by the classic engine")
-    installed = get_installed(name, models_dir)
-    if installed is None or installed.path is None:
+    installed = require_installed(name, models_dir)
+    if installed.path is None:
         raise ModelNotInstalledError(name, known=catalog.is_known(name))
     from isomix.separation.weights import WeightFileError, load_bag
 
@@ -187,8 +198,7 @@ def import_model(
     name = name or default_name
     _check_new_name(name)
     root = resolve_models_dir(models_dir)
-    if (root / name).exists() and not force:
-        raise ModelExistsError(f"Model '{name}' is already installed; add --force to replace it")
+    check_free(root, name, force=force)
     with staging_dir(root, name) as staging:
         if yaml_path is not None:
             _stage_from_folder(yaml_path, staging, name, shutil.copyfile)
