@@ -230,3 +230,14 @@ def test_peaks_of_short_and_empty_audio() -> None:
     assert compute_peaks(short, 6) == [0.2, 0.2, 0.9, 0.9, 0.4, 0.4]
     with pytest.raises(ValueError):
         compute_peaks(short, 0)
+
+
+def test_render_mix_pans_with_the_same_law_as_pan_stereo() -> None:
+    # The export has one pan law: a single audible stem at gain g and pan p renders exactly
+    # as pan_stereo (the StereoPannerNode model the parity tests check) of the gained stem.
+    rng = np.random.default_rng(3)
+    audio = (0.2 * rng.standard_normal((2, 1000))).astype(np.float32)
+    for pan in (-1.0, -0.4, 0.0, 0.3, 1.0):
+        mix = render_mix({"a": audio}, {"a": StemMix(gain_db=-6.0, pan=pan)})
+        expected = pan_stereo(audio * np.float32(10 ** (-6 / 20)), pan)
+        np.testing.assert_allclose(mix, expected, atol=1e-7)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from jobs_helpers import (
@@ -25,7 +26,7 @@ from jobs_helpers import (
 )
 from sqlalchemy import func, select, update
 
-from isomix import stemsets, storage
+from isomix import schemas, stemsets, storage
 from isomix.audio.io import decode
 from isomix.db import get_sessionmaker, reset_engines
 from isomix.jobs import cleanup, embedded, lease, outputs, tasks
@@ -577,6 +578,26 @@ def test_export_solo_and_master_gain(data_dir: Path) -> None:
     rendered = decode(data_dir / get_export(export_id).path)  # type: ignore[operator]
     expected = decode(data_dir / stem_set.directory / f"{solo}.flac") * 10 ** (-6 / 20)
     assert np.max(np.abs(rendered - np.clip(expected, -1, 1))) < 1e-4
+
+
+def test_export_encodes_what_the_api_would_store(data_dir: Path) -> None:
+    # One source for the defaults: a row written without bitrate or bit depth is encoded with
+    # exactly what the API's schema fills in (192 kbps MP3, 24-bit WAV), not a fallback.
+    project_id = make_ready()
+    for format, field, expected in (("mp3", "bitrate", 192), ("wav", "bit_depth", 24)):
+        stored = schemas.ExportRequest.model_validate({"format": format})
+        assert getattr(stored, field) == expected
+        export_id = add_export(project_id, {"stems": {}}, format=format)
+        tasks.run_export(export_id, worker_id="w1")
+        export = get_export(export_id)
+        assert export.status == JobStatus.ready, export.error
+        with av.open(str(data_dir / str(export.path))) as container:
+            stream = container.streams.audio[0]
+            if format == "mp3":
+                assert stream.codec_context.bit_rate == expected * 1000
+            else:
+                assert stream.codec_context.format.name == "s32"  # 24-bit PCM is read as s32
+                assert stream.codec_context.name == "pcm_s24le"
 
 
 def test_export_of_a_project_without_stems_fails() -> None:
