@@ -41,10 +41,12 @@ test-frontend: install system-deps
 test-fast: install
 	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
+# What .ci/run checks before the tests: Python style and types, then the UI's ESLint and tsc.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	@if [ -d frontend ]; then ./scripts/lint-frontend.sh; fi
 
 bench: install
 	$(BIN)/python bench/separate.py
