@@ -46,14 +46,6 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
-    def projects_dir(self) -> Path:
-        return self.data_dir / "projects"
-
-    @property
-    def exports_dir(self) -> Path:
-        return self.data_dir / "exports"
-
-    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -67,6 +67,13 @@ def models_dir() -> Path:
     return get_settings().data_dir / MODELS
 
 
+def create_layout() -> None:
+    """The top-level folders, so that a server's first request finds them."""
+    root = get_settings().data_dir
+    for name in (PROJECTS, STEMS, EXPORTS, MODELS):
+        (root / name).mkdir(parents=True, exist_ok=True)
+
+
 def project_dir(project_id: str) -> str:
     return f"{PROJECTS}/{project_id}"
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from isomix import storage
 from isomix.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def prepare_data_dirs() -> None:
-    settings = get_settings()
-    for directory in (
-        settings.data_dir,
-        settings.projects_dir,
-        settings.exports_dir,
-        settings.data_dir / "stems",
-        settings.models_dir,
-    ):
-        directory.mkdir(parents=True, exist_ok=True)
+    storage.create_layout()
 
 
 def run(args: argparse.Namespace) -> int:
