@@ -7,6 +7,7 @@ export const SCREENSHOTS_DIR = join(ARTIFACTS_DIR, "screenshots");
 
 // The server URL is only known after globalSetup, so baseURL comes from a fixture.
 export const test = base.extend<{ serverUrl: string }>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's dependencies from this object pattern; it needs none, but the pattern must be there
   serverUrl: async ({}, use) => {
     const url = process.env.ISOMIX_E2E_URL;
     if (!url) throw new Error("ISOMIX_E2E_URL is not set (globalSetup did not start the server)");

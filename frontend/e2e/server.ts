@@ -94,7 +94,7 @@ export async function startServer(name: string, env: Record<string, string> = {}
     await waitForHealth(url, child, 90_000);
   } catch (error) {
     await stop();
-    throw new Error(`${(error as Error).message}; see ${logPath}`);
+    throw new Error(`${(error as Error).message}; see ${logPath}`, { cause: error });
   }
   return { url, dataDir, stop };
 }

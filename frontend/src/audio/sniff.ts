@@ -63,7 +63,6 @@ export function mp3CutOffset(bytes: ArrayBuffer | Uint8Array, seconds: number): 
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let i = id3Size(b);
   let samples = 0;
-  let rate = 0;
   let frames = 0;
   while (i + 4 <= b.length) {
     if (b[i] !== 0xff || (b[i + 1]! & 0xe0) !== 0xe0) {
@@ -81,7 +80,7 @@ export function mp3CutOffset(bytes: ArrayBuffer | Uint8Array, seconds: number): 
       i++;
       continue;
     }
-    rate = MPEG_RATES[version]![rateIndex]!;
+    const rate = MPEG_RATES[version]![rateIndex]!;
     const v1 = version === 3;
     const kbps = (v1 ? MPEG_BITRATES_V1_L3 : MPEG_BITRATES_V2_L3)[bitrateIndex]!;
     const perFrame = v1 ? 1152 : 576;

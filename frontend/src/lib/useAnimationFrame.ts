@@ -1,14 +1,13 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useEffectEvent } from "react";
 
-/** Calls `callback` on every animation frame while mounted (for meters and the playhead). */
+/** Calls `callback` (its latest version) on every animation frame while mounted (for meters and the playhead). */
 export function useAnimationFrame(callback: () => void, active = true): void {
-  const ref = useRef(callback);
-  ref.current = callback;
+  const onFrame = useEffectEvent(callback);
   useEffect(() => {
     if (!active) return;
     let id = 0;
     const tick = () => {
-      ref.current();
+      onFrame();
       id = requestAnimationFrame(tick);
     };
     id = requestAnimationFrame(tick);

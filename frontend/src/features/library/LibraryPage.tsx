@@ -9,22 +9,22 @@ import { ProjectRow } from "./ProjectRow";
 
 const POLL_MS = 2000;
 
-export function LibraryPage(_props: { projectId?: string }) {
+export function LibraryPage() {
   const [projects, setProjects] = useState<Project[] | null>(null);
   const [total, setTotal] = useState(0);
   const [error, setError] = useState<unknown>(null);
   const [toDelete, setToDelete] = useState<Project | null>(null);
   const [announcement, setAnnouncement] = useState("");
 
-  const refresh = useCallback(async () => {
-    try {
-      const list = await api.listProjects(100, 0);
-      setProjects(list.items);
-      setTotal(list.total);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
+  // State is set only when the answer comes (an effect may call this: nothing synchronous).
+  const refresh = useCallback(
+    (): Promise<void> =>
+      api.listProjects(100, 0).then((list) => {
+        setProjects(list.items);
+        setTotal(list.total);
+      }, setError),
+    [],
+  );
 
   useEffect(() => {
     void refresh();

@@ -18,6 +18,14 @@ interface Props {
 
 const DRAG_THRESHOLD_PX = 4;
 
+/** A pointer drag over the canvas, with the canvas's place when it began. */
+interface Drag {
+  x0: number;
+  x1: number;
+  left: number;
+  width: number;
+}
+
 /**
  * The stem's waveform on a canvas. Click seeks; drag selects a loop region. Pointer-only: the
  * transport's position slider and loop buttons do the same from the keyboard.
@@ -25,7 +33,7 @@ const DRAG_THRESHOLD_PX = 4;
 export function Waveform({ peaks, scale, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const playhead = useRef<HTMLDivElement>(null);
-  const [drag, setDrag] = useState<{ x0: number; x1: number } | null>(null);
+  const [drag, setDrag] = useState<Drag | null>(null);
   const [width, setWidth] = useState(0);
 
   useEffect(() => {
@@ -62,15 +70,14 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
     }
   });
 
-  const timeAt = (clientX: number) => {
-    const rect = canvas.current!.getBoundingClientRect();
-    return Math.max(0, Math.min(1, (clientX - rect.left) / rect.width)) * duration;
-  };
+  // Render reads no ref: the canvas's place is measured when the drag begins.
+  const timeAt = (clientX: number, { left, width }: Drag) => Math.max(0, Math.min(1, (clientX - left) / width)) * duration;
 
   const onPointerDown = (e: PointerEvent) => {
-    if (e.button !== 0) return;
+    if (e.button !== 0 || !canvas.current) return;
     e.currentTarget.setPointerCapture(e.pointerId);
-    setDrag({ x0: e.clientX, x1: e.clientX });
+    const { left, width } = canvas.current.getBoundingClientRect();
+    setDrag({ x0: e.clientX, x1: e.clientX, left, width });
   };
   const onPointerMove = (e: PointerEvent) => {
     if (drag) setDrag({ ...drag, x1: e.clientX });
@@ -80,17 +87,17 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
     const moved = Math.abs(e.clientX - drag.x0) > DRAG_THRESHOLD_PX;
     setDrag(null);
     if (moved) {
-      const [a, b] = [timeAt(drag.x0), timeAt(e.clientX)].sort((x, y) => x - y) as [number, number];
+      const [a, b] = [timeAt(drag.x0, drag), timeAt(e.clientX, drag)].sort((x, y) => x - y) as [number, number];
       onSelectLoop({ start: a, end: b });
     } else {
-      onSeek(timeAt(e.clientX));
+      onSeek(timeAt(e.clientX, drag));
     }
   };
 
   const pct = (t: number) => `${(t / Math.max(duration, 1e-9)) * 100}%`;
   let region: { left: string; width: string } | null = null;
-  if (drag && Math.abs(drag.x1 - drag.x0) > DRAG_THRESHOLD_PX && canvas.current) {
-    const [a, b] = [timeAt(drag.x0), timeAt(drag.x1)].sort((x, y) => x - y) as [number, number];
+  if (drag && Math.abs(drag.x1 - drag.x0) > DRAG_THRESHOLD_PX) {
+    const [a, b] = [timeAt(drag.x0, drag), timeAt(drag.x1, drag)].sort((x, y) => x - y) as [number, number];
     region = { left: pct(a), width: pct(b - a) };
   } else if (loop) {
     region = { left: pct(loop.start), width: pct(loop.end - loop.start) };

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useEffectEvent } from "react";
 import type { MixerEngine } from "../../audio/engine";
 import type { MixSettings, TrackState } from "../../audio/mixmath";
 
@@ -22,39 +22,39 @@ export function useMixerKeys(
   updateTrack: (name: string, patch: Partial<TrackState>) => void,
   enabled: boolean,
 ): void {
-  const mixRef = useRef(mix);
-  mixRef.current = mix;
+  // An effect event: reads the latest engine, mix and updateTrack without re-subscribing.
+  const onKey = useEffectEvent((e: KeyboardEvent) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    if (ownsKey(e.target, e.key)) return;
+    const lane = document.activeElement?.closest<HTMLElement>("[data-stem]");
+    const stem = lane?.dataset.stem;
+    switch (e.key) {
+      case " ":
+        e.preventDefault(); // also stops a focused button from being "clicked" by Space
+        void engine.toggle();
+        break;
+      case "ArrowLeft":
+        e.preventDefault();
+        engine.seek(engine.currentTime - SEEK_STEP_SECONDS);
+        break;
+      case "ArrowRight":
+        e.preventDefault();
+        engine.seek(engine.currentTime + SEEK_STEP_SECONDS);
+        break;
+      case "m":
+      case "M":
+        if (stem && mix.stems[stem]) updateTrack(stem, { mute: !mix.stems[stem]!.mute });
+        break;
+      case "s":
+      case "S":
+        if (stem && mix.stems[stem]) updateTrack(stem, { solo: !mix.stems[stem]!.solo });
+        break;
+    }
+  });
   useEffect(() => {
     if (!enabled) return;
-    const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
-      if (ownsKey(e.target, e.key)) return;
-      const lane = document.activeElement?.closest<HTMLElement>("[data-stem]");
-      const stem = lane?.dataset.stem;
-      switch (e.key) {
-        case " ":
-          e.preventDefault(); // also stops a focused button from being "clicked" by Space
-          void engine.toggle();
-          break;
-        case "ArrowLeft":
-          e.preventDefault();
-          engine.seek(engine.currentTime - SEEK_STEP_SECONDS);
-          break;
-        case "ArrowRight":
-          e.preventDefault();
-          engine.seek(engine.currentTime + SEEK_STEP_SECONDS);
-          break;
-        case "m":
-        case "M":
-          if (stem && mixRef.current.stems[stem]) updateTrack(stem, { mute: !mixRef.current.stems[stem]!.mute });
-          break;
-        case "s":
-        case "S":
-          if (stem && mixRef.current.stems[stem]) updateTrack(stem, { solo: !mixRef.current.stems[stem]!.solo });
-          break;
-      }
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [engine, updateTrack, enabled]);
+    const listener = (e: KeyboardEvent) => onKey(e);
+    document.addEventListener("keydown", listener);
+    return () => document.removeEventListener("keydown", listener);
+  }, [enabled]);
 }

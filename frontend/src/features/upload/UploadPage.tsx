@@ -8,7 +8,7 @@ import { DropZone } from "./DropZone";
 import { ModelSelect } from "./ModelSelect";
 import { UploadItem, type UploadJob } from "./UploadItem";
 
-export function UploadPage(_props: { projectId?: string }) {
+export function UploadPage() {
   const [models, setModels] = useState<ModelInfo[]>([]);
   const [config, setConfig] = useState<PublicConfig | null>(null);
   const [model, setModel] = useState("");
