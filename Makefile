@@ -52,4 +52,4 @@ bench: install
 	$(BIN)/python bench/separate.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules frontend/dist
+	rm -rf $(VENV) frontend/node_modules frontend/dist frontend/dist-e2e

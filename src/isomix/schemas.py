@@ -154,6 +154,9 @@ class ModelInfo(BaseModel):
     size_mb: float | None
     low_quality: bool
     install_hint: str
+    # Set when the model's folder is there but cannot be used (a damaged manifest): what is
+    # wrong; install_hint then says how to repair it.
+    problem: str | None = None
 
 
 class PublicConfig(BaseModel):

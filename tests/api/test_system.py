@@ -216,3 +216,25 @@ def test_configured_default_model_is_used_when_installed(
     # Configured but not installed: the best installed model instead, never an error.
     set_env(default_model="htdemucs_ft")
     assert client.get("/api/config").json()["default_model"] == "classic"
+
+
+def test_a_damaged_model_is_listed_with_its_problem(client: TestClient, data_dir: Path) -> None:
+    # A model folder whose manifest cannot be read is not usable, but it must not vanish:
+    # the list says what is wrong and how to repair it, and an upload naming it says so too.
+    for name in ("htdemucs", "my_import"):
+        folder = data_dir / "models" / name
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text("{ truncated")
+    models = {model["name"]: model for model in client.get("/api/models").json()}
+    for name in ("htdemucs", "my_import"):
+        assert models[name]["installed"] is False
+        assert "manifest.json" in models[name]["problem"]
+        assert name in models[name]["install_hint"]
+    assert models["classic"]["problem"] is None
+    response = client.post(
+        "/api/projects",
+        data={"model": "my_import"},
+        files={"file": ("a.wav", b"RIFF", "audio/wav")},
+    )
+    assert response.status_code == 409
+    assert "manifest.json" in response.json()["detail"]

@@ -431,6 +431,8 @@ export interface components {
             low_quality: boolean;
             /** Name */
             name: string;
+            /** Problem */
+            problem?: string | null;
             /** Quality Sdr Db */
             quality_sdr_db: number | null;
             /** Size Mb */

@@ -46,12 +46,12 @@ def default_model(settings: Settings) -> str:
 
 def model_stems(name: str) -> tuple[str, ...]:
     """The stems of an installed model; 422 for an unknown name, 409 for a known, missing one."""
-    installed = store.get_installed(name)
-    if installed is not None:
-        return installed.sources
-    if catalog.is_known(name):
-        raise ApiError(409, "model_not_installed", str(ModelNotInstalledError(name)))
-    raise invalid(str(ModelNotInstalledError(name, known=False)))
+    try:
+        return store.require_installed(name).sources
+    except ModelNotInstalledError as error:
+        if catalog.is_known(name) or isinstance(error, store.ModelDamagedError):
+            raise ApiError(409, "model_not_installed", str(error)) from None
+        raise invalid(str(error)) from None
 
 
 def parse_shifts(raw: str | None) -> int:

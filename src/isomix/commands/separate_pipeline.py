@@ -17,7 +17,7 @@ from typing import Literal
 from tqdm import tqdm
 
 from isomix.audio.io import AudioError, decode, encode
-from isomix.separation import catalog, store
+from isomix.separation import store
 from isomix.separation.base import (
     AudioArray,
     Engine,
@@ -114,9 +114,10 @@ def _load_engine(job: Job) -> Engine:
 
 def _preflight(job: Job) -> int:
     """The model's sample rate, from what is installed, without loading torch."""
-    installed = store.get_installed(job.model)
-    if installed is None:
-        raise JobError(str(ModelNotInstalledError(job.model, known=catalog.is_known(job.model))))
+    try:
+        installed = store.require_installed(job.model)
+    except ModelNotInstalledError as error:  # the reason, damaged manifests included
+        raise JobError(str(error)) from None
     _check_stem(job, installed.sources)
     return installed.sample_rate
 

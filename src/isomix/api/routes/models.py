@@ -29,6 +29,7 @@ def list_models(session: SessionDep, settings: SettingsDep) -> list[schemas.Mode
     """The catalog plus any imported models, with what is installed and measured speed."""
     chosen = default_model(settings)
     installed = {model.name: model for model in store.installed_models()}
+    damaged = {model.name: model for model in store.damaged_models()}
     models: list[schemas.ModelInfo] = []
     for entry in catalog.listed_entries():
         models.append(
@@ -43,6 +44,7 @@ def list_models(session: SessionDep, settings: SettingsDep) -> list[schemas.Mode
                 size_mb=float(entry.size_mb),
                 low_quality=entry.low_quality,
                 install_hint=install_hint(entry.name),
+                problem=damaged[entry.name].problem if entry.name in damaged else None,
             )
         )
     for name, model in installed.items():
@@ -60,6 +62,24 @@ def list_models(session: SessionDep, settings: SettingsDep) -> list[schemas.Mode
                 size_mb=round(model.size_bytes / BYTES_PER_MB, 1),
                 low_quality=False,
                 install_hint=install_hint(name),
+            )
+        )
+    for name, broken in damaged.items():
+        if catalog.is_known(name):
+            continue
+        models.append(
+            schemas.ModelInfo(
+                name=name,
+                description="Imported model whose folder cannot be read.",
+                stems=[],
+                installed=False,
+                default=False,
+                quality_sdr_db=None,
+                speed_rtf=None,
+                size_mb=None,
+                low_quality=False,
+                install_hint=broken.repair_hint,
+                problem=broken.problem,
             )
         )
     return models
