@@ -42,10 +42,6 @@ class Settings(BaseSettings):
     ui_dir: Path | None = None
 
     @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
-    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

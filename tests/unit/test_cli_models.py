@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from helpers.models import build_small_htdemucs_repo
 
+from isomix import storage
 from isomix.cli import main
 
 
@@ -152,9 +153,8 @@ def test_models_list_does_not_import_torch() -> None:
 
 
 def _damage(name: str) -> None:
-    from isomix.config import get_settings
 
-    (get_settings().models_dir / name / "manifest.json").write_text('{"name": "')
+    (storage.models_dir() / name / "manifest.json").write_text('{"name": "')
 
 
 def test_a_damaged_model_is_listed_with_its_problem_and_can_be_imported_over(

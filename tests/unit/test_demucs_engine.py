@@ -15,6 +15,7 @@ import torch
 from demucs.audio import prevent_clip
 from helpers.models import build_small_htdemucs_repo, install_model
 
+from isomix import storage
 from isomix.audio import io
 from isomix.config import get_settings
 from isomix.separation import engine as engine_module
@@ -116,7 +117,7 @@ def test_mono_input_is_used_on_both_channels() -> None:
 
 def test_too_long_segment_is_refused(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    install_model(get_settings().models_dir, "tiny", [build_small_htdemucs_repo(repo, "tiny")])
+    install_model(storage.models_dir(), "tiny", [build_small_htdemucs_repo(repo, "tiny")])
     engine = get_engine("tiny")
     with pytest.raises(ValueError, match="maximum is 2 s"):
         engine.separate(_music_like(1.0, seed=0), SeparationOptions(segment=3.0))
@@ -131,7 +132,7 @@ def test_stems_equal_python_m_demucs(tmp_path: Path) -> None:
     """
     repo = tmp_path / "repo"
     weights = build_small_htdemucs_repo(repo, "tiny")
-    install_model(get_settings().models_dir, "tiny", [weights])
+    install_model(storage.models_dir(), "tiny", [weights])
     tracks = {"long": _music_like(8.3, seed=5), "short": _music_like(1.4, seed=6)}
     for track, audio in tracks.items():
         _write_wav16(tmp_path / f"{track}.wav", audio)

@@ -21,6 +21,7 @@ from helpers.models import SOURCES, build_small_htdemucs_repo
 from hub_files import FakeHub, write_hub_safetensors
 from safetensors.torch import save_file
 
+from isomix import storage
 from isomix.separation import catalog, store
 from isomix.separation.base import ModelNotInstalledError
 from isomix.separation.hub import pull as pull_from_hub
@@ -30,9 +31,8 @@ DEMUCS_REMOTE = Path(__import__("demucs").__file__).parent / "remote"
 
 
 def models_dir() -> Path:
-    from isomix.config import get_settings
 
-    return get_settings().models_dir
+    return storage.models_dir()
 
 
 def installed_names(**kwargs: Any) -> list[str]:

@@ -9,6 +9,7 @@ import importlib
 import threading
 from typing import Literal
 
+from isomix import storage
 from isomix.config import get_settings
 from isomix.separation.base import Engine
 
@@ -59,7 +60,7 @@ def get_engine(name: str, *, device: str = "cpu") -> Engine:
     """
     # The classic engine is plain numpy: one instance serves every device.
     resolved = "cpu" if name == CLASSIC_ENGINE else resolve_device(device)
-    key = (name, resolved, str(get_settings().models_dir))
+    key = (name, resolved, str(storage.models_dir()))
     with _lock:
         engine = _engines.get(key)
         if engine is None:
@@ -83,7 +84,7 @@ def _load(name: str, device: str) -> Engine:
     _configure_torch_threads()
     from isomix.separation.demucs_engine import DemucsEngine, load_model
 
-    model = load_model(name, get_settings().models_dir)
+    model = load_model(name, storage.models_dir())
     return DemucsEngine(name, model, device=device)
 
 

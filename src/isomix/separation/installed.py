@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from isomix.config import get_settings
+from isomix import storage
 from isomix.separation import catalog
 from isomix.separation.base import ModelNotInstalledError
 
@@ -110,7 +110,7 @@ class ModelDamagedError(ModelNotInstalledError, ModelStoreError):
 
 
 def resolve_models_dir(models_dir: Path | None) -> Path:
-    return models_dir if models_dir is not None else get_settings().models_dir
+    return models_dir if models_dir is not None else storage.models_dir()
 
 
 def valid_name(name: str) -> bool:
@@ -361,14 +361,6 @@ def remove_model(name: str, models_dir: Path | None = None) -> None:
     shutil.rmtree(trash, ignore_errors=True)  # what is left is swept later
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # Leftovers of an install or removal killed halfway are deleted once surely abandoned.
 _LEFTOVER_PREFIXES = (".tmp-", ".removed-", ".replaced-")
 _LEFTOVER_AGE_SECONDS = 6 * 3600
@@ -412,9 +404,7 @@ def install_staged(
     manifest = manifest_for(staging, name, bag, source)
     del bag
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    for path in staging.iterdir():
-        _fsync_path(path)
-    _fsync_path(staging)
+    storage.fsync_tree(staging)
 
     check_free(root, name, force=force)
     target = root / name
@@ -429,7 +419,7 @@ def install_staged(
             os.replace(trash, target)
         # Another install of the same name won the race.
         raise ModelExistsError(f"Model '{name}' was installed meanwhile: {error}") from error
-    _fsync_path(root)
+    storage.fsync_dir(root)
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
     return read_manifest(target)
