@@ -4,18 +4,39 @@ import type { MixSettings, TrackState } from "../../audio/mixmath";
 
 const SEEK_STEP_SECONDS = 5;
 
-/** Where a key press should be left alone: typing, menus, and sliders' own arrow keys. */
-function ownsKey(target: EventTarget | null, key: string): boolean {
+const SLIDER_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]);
+const ACTIVATION_KEYS = new Set([" ", "Enter"]);
+const BUTTON_INPUT_TYPES = new Set(["button", "submit", "reset", "image", "file", "color"]);
+
+/**
+ * Whether the focused element has its own use for this key, so the mixer's global keys must
+ * leave it alone: typing in fields and menus, a slider's arrows, a radio group's arrows, and
+ * Space and Enter on anything that can be pressed (buttons, links, checkboxes, summaries).
+ * Exported for its tests.
+ */
+export function ownsKey(target: EventTarget | null, key: string): boolean {
   if (!(target instanceof HTMLElement)) return false;
   if (target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
   if (target instanceof HTMLInputElement) {
-    if (target.type === "range") return key.startsWith("Arrow") || key === "Home" || key === "End";
-    return target.type !== "checkbox" && target.type !== "radio";
+    const type = target.type;
+    if (type === "range") return SLIDER_KEYS.has(key);
+    if (type === "checkbox") return ACTIVATION_KEYS.has(key);
+    if (type === "radio") return ACTIVATION_KEYS.has(key) || SLIDER_KEYS.has(key);
+    if (BUTTON_INPUT_TYPES.has(type)) return ACTIVATION_KEYS.has(key);
+    return true; // a text-like field: every key is typing
   }
+  if (target instanceof HTMLButtonElement || target.tagName === "SUMMARY") return ACTIVATION_KEYS.has(key);
+  if (target instanceof HTMLAnchorElement && target.hasAttribute("href")) return ACTIVATION_KEYS.has(key);
+  const role = target.getAttribute("role");
+  if (role === "button" || role === "link" || role === "checkbox" || role === "switch" || role === "menuitem" || role === "tab") return ACTIVATION_KEYS.has(key);
+  if (role === "slider") return SLIDER_KEYS.has(key);
   return false;
 }
 
-/** Space play/pause, ArrowLeft/Right seek ±5 s, M/S mute/solo the lane that has focus. */
+/**
+ * Space play/pause, ArrowLeft/Right seek ±5 s, M/S mute/solo the lane that has focus; never a
+ * key the focused control uses itself (see `ownsKey`).
+ */
 export function useMixerKeys(
   engine: MixerEngine,
   mix: MixSettings,
@@ -30,7 +51,7 @@ export function useMixerKeys(
     const stem = lane?.dataset.stem;
     switch (e.key) {
       case " ":
-        e.preventDefault(); // also stops a focused button from being "clicked" by Space
+        e.preventDefault(); // the page would scroll otherwise
         void engine.toggle();
         break;
       case "ArrowLeft":
