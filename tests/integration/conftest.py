@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import redis
 
 from isomix.config import get_settings
 from isomix.db import reset_engines
-from isomix.jobs import celery_app
+from isomix.jobs import broker, celery_app
 from isomix.migrate import ensure_schema
 
 PG_BIN_DIRS = (
@@ -163,6 +163,7 @@ def postgres_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     port = free_port()
+    log = (directory / "postgres.log").open("wb") if os.geteuid() != 0 else None
     process = subprocess.Popen(
         [
             *_as_postgres_user(),
@@ -181,8 +182,10 @@ def postgres_server() -> Iterator[str]:
             "max_connections=200",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=(directory / "postgres.log").open("wb") if os.geteuid() != 0 else subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.DEVNULL,
     )
+    if log is not None:
+        log.close()  # the server has its own copy of the descriptor
     admin = f"postgresql://isomix@127.0.0.1:{port}/postgres"
 
     def answers() -> bool:
@@ -214,15 +217,19 @@ class Stack:
     env: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"worker-{len(self.workers)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "isomix", "worker", "--concurrency", "1", "--loglevel", "info"],
-            env={**self.env, **extra_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: teardown kills pool children too
-        )
+    def start_worker(
+        self, *, launcher: Sequence[str] = ("-m", "isomix")
+    ) -> subprocess.Popen[bytes]:
+        """`isomix worker` in a new process; `launcher` replaces `-m isomix` (e.g. a script
+        under tests/helpers that patches the worker before running the same command)."""
+        with (self.log_dir / f"worker-{len(self.workers)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, *launcher, "worker", "--concurrency", "1", "--loglevel", "info"],
+                env=self.env,
+                stdout=log,  # the child has its own copy of the descriptor
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: teardown kills pool children
+            )
         self.workers.append(process)
         return process
 
@@ -267,7 +274,8 @@ def stack(
     with psycopg.connect(f"postgresql://isomix@{postgres_server}/postgres", autocommit=True) as db:
         db.execute(f'CREATE DATABASE "{name}"')
     database_url = f"postgresql+psycopg://isomix@{postgres_server}/{name}"
-    redis.Redis.from_url(redis_server).flushall()
+    with redis.Redis.from_url(redis_server) as client:
+        client.flushall()
     settings_env = {
         "ISOMIX_DATABASE_URL": database_url,
         "ISOMIX_REDIS_URL": redis_server,
@@ -279,6 +287,7 @@ def stack(
     for key, value in settings_env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
+    broker.get_app.cache_clear()
     celery_app.get_app.cache_clear()
     reset_engines()
     ensure_schema()
@@ -291,6 +300,7 @@ def stack(
     finally:
         result.stop_workers()
         reset_engines()
+        broker.get_app.cache_clear()
         celery_app.get_app.cache_clear()
         get_settings.cache_clear()
         with psycopg.connect(

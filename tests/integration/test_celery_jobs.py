@@ -12,23 +12,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import Stack, children_of, wait_until
+from helpers.crash import CRASH_EXIT_CODE, CRASH_SAMPLES
 from sqlalchemy import func, select
 
 from isomix.audio.io import encode
 from isomix.db import get_sessionmaker
 from isomix.jobs import queue
-from isomix.jobs.tasks import CRASH_HOOK_ENV, run_cleanup
+from isomix.jobs.cleanup import run_cleanup
 from isomix.models import JobStatus, Project, SeparationStat, StemSet, new_id
 
 pytestmark = pytest.mark.integration
 
 JOB_TIMEOUT = 90.0
-CRASHING_FILE = "crash-the-worker.wav"
+CRASHING_WORKER = str(Path(__file__).resolve().parents[1] / "helpers" / "crashing_worker.py")
 
 
-def add_project(data_dir: Path, *, seconds: float, seed: int, filename: str = "song.wav") -> str:
+def add_project(
+    data_dir: Path,
+    *,
+    seed: int,
+    seconds: float | None = None,
+    samples: int | None = None,
+) -> str:
+    """A committed, enqueued project of noise lasting `seconds`, or exactly `samples` long."""
     rng = np.random.default_rng(seed)
-    audio = (0.1 * rng.standard_normal((2, round(seconds * 44100)))).astype(np.float32)
+    length = samples if seconds is None else round(seconds * 44100)
+    assert length is not None, "give seconds or samples"
+    audio = (0.1 * rng.standard_normal((2, length))).astype(np.float32)
     project_id = new_id()
     relative = f"projects/{project_id}/original.wav"
     encode(data_dir / relative, audio, 44100, format="wav", clip="none")
@@ -37,7 +47,7 @@ def add_project(data_dir: Path, *, seconds: float, seed: int, filename: str = "s
         db.add(
             Project(
                 id=project_id,
-                filename=filename,
+                filename="song.wav",
                 source_path=relative,
                 content_sha256=hashlib.sha256(data).hexdigest(),
                 size_bytes=len(data),
@@ -115,8 +125,10 @@ def test_kill_9_during_a_job_still_ends_ready_once(stack: Stack, victims: str) -
 
 
 def test_input_that_crashes_the_worker_fails_after_three_attempts(stack: Stack) -> None:
-    stack.start_worker(**{CRASH_HOOK_ENV: CRASHING_FILE})
-    crashing = add_project(stack.data_dir, seconds=2, seed=1, filename=CRASHING_FILE)
+    # The worker's engine kills its pool child on an input of CRASH_SAMPLES samples
+    # (tests/helpers/crash.py); every other input is separated by the real model.
+    worker = stack.start_worker(launcher=(CRASHING_WORKER,))
+    crashing = add_project(stack.data_dir, samples=CRASH_SAMPLES, seed=1)
     healthy = add_project(stack.data_dir, seconds=2, seed=2)
     wait_finished([crashing, healthy], timeout=150)
     project = status_of(crashing)
@@ -124,4 +136,11 @@ def test_input_that_crashes_the_worker_fails_after_three_attempts(stack: Stack) 
     assert project.attempts == 3
     assert project.error is not None
     assert project.error.startswith("gave up after 3 attempts: the worker stopped")
-    assert status_of(healthy).status == JobStatus.ready  # the worker survived its crashes
+    # The worker survived its crashes: the same process still runs and finished the other job.
+    assert worker.poll() is None
+    healthy_project = status_of(healthy)
+    assert healthy_project.status == JobStatus.ready, healthy_project.error
+    assert healthy_project.attempts == 1
+    # Each attempt ended in the injected crash (exit code 70), not in some other failure.
+    log = (stack.log_dir / "worker-0.log").read_text(errors="replace")
+    assert log.count(f"exited with 'exitcode {CRASH_EXIT_CODE}'") == 3

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jobs_helpers import add_project, get_project
 
 from isomix.cli import main
 from isomix.config import get_settings
 from isomix.db import reset_engines
-from isomix.jobs import celery_app, lease, queue
+from isomix.jobs import broker, celery_app, lease, queue
+from isomix.migrate import ensure_schema
+from isomix.models import JobStatus
 
 
 @pytest.fixture(autouse=True)
 def fresh() -> Iterator[None]:
-    clear_app = celery_app.get_app.cache_clear  # tests may replace get_app itself
-    clear_app()
+    # Taken before the test runs: tests may replace broker.get_app itself.
+    clear_apps = (broker.get_app.cache_clear, celery_app.get_app.cache_clear)
+    for clear in clear_apps:
+        clear()
     reset_engines()
     yield
-    clear_app()
+    for clear in clear_apps:
+        clear()
     reset_engines()
 
 
@@ -43,17 +50,17 @@ def test_configuration_follows_the_reliability_rules(monkeypatch: pytest.MonkeyP
     visibility = conf.broker_transport_options["visibility_timeout"]
     assert visibility == get_settings().celery_visibility_timeout
     assert visibility > conf.task_time_limit > conf.task_soft_time_limit > 0
-    assert conf.task_routes[queue.SEPARATE_TASK] == {"queue": queue.SEPARATION_QUEUE}
+    assert conf.task_routes[broker.SEPARATE_TASK] == {"queue": broker.SEPARATION_QUEUE}
     assert set(celery_app.get_app().tasks) >= {
-        queue.SEPARATE_TASK,
-        queue.EXPORT_TASK,
-        celery_app.CLEANUP_TASK,
+        broker.SEPARATE_TASK,
+        broker.EXPORT_TASK,
+        broker.CLEANUP_TASK,
     }
 
 
 def test_hard_limit_is_kept_below_the_visibility_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_with(monkeypatch, celery_visibility_timeout=100, job_time_limit=500)
-    soft, hard = celery_app.time_limits(settings)
+    soft, hard = broker.time_limits(settings)
     assert soft < hard < 100
 
 
@@ -65,41 +72,66 @@ def test_lease_is_shorter_than_the_visibility_timeout(monkeypatch: pytest.Monkey
     assert lease.heartbeat_interval() < lease.lease_duration().total_seconds()
 
 
-def test_enqueue_is_a_no_op_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    def forbidden() -> None:
-        raise AssertionError("no broker in embedded mode")
+class RecordingApp:
+    """Stands for the Celery app: records what would go to the broker."""
 
-    monkeypatch.setattr(celery_app, "get_app", forbidden)
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[str], str]] = []
+
+    def send_task(self, name: str, *, args: list[str], queue: str) -> None:
+        self.sent.append((name, args, queue))
+
+
+def test_enqueue_is_a_no_op_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ISOMIX_REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    assert not get_settings().redis_url  # embedded mode
+    apps_built: list[RecordingApp] = []
+
+    def get_app() -> RecordingApp:
+        # Recorded, not raised: enqueue logs and swallows errors from the broker side.
+        apps_built.append(RecordingApp())
+        return apps_built[-1]
+
+    monkeypatch.setattr(broker, "get_app", get_app)
     queue.enqueue_separation("p")
     queue.enqueue_export("e")
+    assert apps_built == []  # no app built, so nothing sent
 
 
 def test_enqueue_sends_ids_to_their_queues(monkeypatch: pytest.MonkeyPatch) -> None:
     settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
-    sent: list[tuple[str, list[str], str]] = []
-
-    class FakeApp:
-        def send_task(self, name: str, *, args: list[str], queue: str) -> None:
-            sent.append((name, args, queue))
-
-    monkeypatch.setattr(celery_app, "get_app", FakeApp)
+    app = RecordingApp()
+    monkeypatch.setattr(broker, "get_app", lambda: app)
     queue.enqueue_separation("p1")
     queue.enqueue_export("e1")
-    assert sent == [
+    assert app.sent == [
         ("isomix.separate", ["p1"], "isomix.separation"),
         ("isomix.export", ["e1"], "isomix.default"),
     ]
 
 
-def test_enqueue_survives_a_broker_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enqueue_survives_a_broker_outage(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
+    ensure_schema()
+    project_id = add_project()
 
     class DownApp:
         def send_task(self, *_: Any, **__: Any) -> None:
             raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(celery_app, "get_app", DownApp)
-    queue.enqueue_separation("p1")  # logged; the reconciler re-sends the queued row later
+    monkeypatch.setattr(broker, "get_app", DownApp)
+    with caplog.at_level(logging.ERROR, logger=queue.__name__):
+        queue.enqueue_separation(project_id)  # does not raise: the upload already committed
+    (record,) = [r for r in caplog.records if r.name == queue.__name__]
+    assert record.levelno == logging.ERROR
+    assert project_id in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is ConnectionError
+    # The row stays queued, untouched: the reconciler re-sends stale queued rows (test_jobs).
+    project = get_project(project_id)
+    assert (project.status, project.attempts) == (JobStatus.queued, 0)
 
 
 def test_worker_refuses_to_start_without_redis(capsys: pytest.CaptureFixture[str]) -> None:
