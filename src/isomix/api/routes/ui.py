@@ -1,4 +1,9 @@
-"""The built web UI (frontend/dist) at `/`, with the single-page-app fallback to index.html."""
+"""The built web UI (frontend/dist) at `/`, with the single-page-app fallback to index.html.
+
+Only page paths fall back to the app: a missing file (a name with an extension, such as a
+stale `assets/…js` or `/favicon.ico`) is a 404, never index.html served as that file.
+`/favicon.ico`, which browsers ask for by themselves, is the UI's `favicon.svg`.
+"""
 
 from __future__ import annotations
 
@@ -37,16 +42,32 @@ def ui_dist() -> Path | None:
     return None
 
 
+FAVICON = "favicon.ico"
+FAVICON_SVG = "favicon.svg"
+
+
+def is_file_path(path: str) -> bool:
+    """A path naming a file (its last part has an extension), not a page of the app."""
+    _, dot, extension = path.rpartition("/")[2].rpartition(".")
+    return bool(dot and extension)
+
+
 @router.get("/{path:path}", response_model=None)
 def serve_ui(path: str) -> FileResponse | HTMLResponse:
     if path == "api" or path.startswith("api/"):
         raise not_found("API route")
     dist = ui_dist()
     if dist is None:
+        if is_file_path(path):
+            raise not_found("File")
         return HTMLResponse(NOT_BUILT_PAGE)
     if path:
         candidate = (dist / path).resolve()
         if dist in candidate.parents and candidate.is_file():
             return FileResponse(candidate)
+        if path == FAVICON and (dist / FAVICON_SVG).is_file():
+            return FileResponse(dist / FAVICON_SVG, media_type="image/svg+xml")
+        if is_file_path(path):
+            raise not_found("File")
     # Client-side routes (/projects/<id>, ...) all load the app; it routes in the browser.
     return FileResponse(dist / "index.html", headers={"Cache-Control": "no-cache"})
