@@ -17,6 +17,7 @@ import hashlib
 import json
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,10 @@ def _load_th(path: Path) -> Any:
     # weights_only with an allow-list: a pickle naming anything else is refused, not run.
     allowed = [Demucs, HDemucs, HTDemucs, fractions.Fraction]
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            # torch's notice about an unusual pickle protocol says nothing to our user: the
+            # file is refused (or loaded) on its content just below.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             package = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         unsafe = _unsafe_globals(path) if "Weights only load failed" in str(error) else []
