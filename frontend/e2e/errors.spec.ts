@@ -9,6 +9,11 @@ test("a text file is refused as not audio", async ({ page }) => {
   const alert = page.locator('[data-testid="upload-item"]').first().getByRole("alert");
   await expect(alert).toContainText("That file is not audio we can read.");
   await screenshot(page, "error-not-audio");
+
+  // A refused upload does not stay: its × removes it from "This session".
+  await page.getByRole("button", { name: "Dismiss notes.mp3" }).click();
+  await expect(page.locator('[data-testid="upload-item"]')).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "This session" })).toHaveCount(0);
 });
 
 test("a model that is not installed is shown disabled with its install hint, and refused", async ({ page }) => {

@@ -2,22 +2,16 @@ import { useEffect, useRef } from "react";
 import { LibraryPage } from "./features/library/LibraryPage";
 import { MixerPage } from "./features/mixer/MixerPage";
 import { UploadPage } from "./features/upload/UploadPage";
-import { href, useRoute, type Route } from "./lib/router";
-
-const TITLES: Record<Route["name"], string> = {
-  upload: "Upload",
-  library: "Library",
-  mixer: "Mixer",
-  not_found: "Not found",
-};
+import { href, useRoute } from "./lib/router";
+import { useDocumentTitle } from "./lib/title";
 
 export function App() {
   const route = useRoute();
   const main = useRef<HTMLElement>(null);
 
   // Move focus to the new page's content so keyboard and screen-reader users land on it.
+  // (Each page sets the tab's title: useDocumentTitle.)
   useEffect(() => {
-    document.title = `${TITLES[route.name]} · IsoMix Studio`;
     main.current?.focus({ preventScroll: true });
   }, [route]);
 
@@ -37,13 +31,18 @@ export function App() {
         {route.name === "upload" && <UploadPage />}
         {route.name === "library" && <LibraryPage />}
         {route.name === "mixer" && <MixerPage key={route.projectId} projectId={route.projectId} />}
-        {route.name === "not_found" && (
-          <section>
-            <h1>Page not found</h1>
-            <p><a href={href({ name: "upload" })}>Go to the upload page</a></p>
-          </section>
-        )}
+        {route.name === "not_found" && <NotFoundPage />}
       </main>
     </>
+  );
+}
+
+function NotFoundPage() {
+  useDocumentTitle("Page not found");
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p><a href={href({ name: "upload" })}>Go to the upload page</a></p>
+    </section>
   );
 }

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { initialTracks } from "../audio/mixmath";
 import { FakeContext } from "../audio/fakeContext.test-util";
 import { api } from "../lib/api";
+import { stemLabel } from "../lib/stemNames";
 import type { ExportJob, Project } from "../lib/types";
 import { ExportDialog } from "./export/ExportDialog";
 import { MixerPage } from "./mixer/MixerPage";
@@ -162,7 +163,7 @@ describe("the ready mixer", () => {
     expect(RecordingEventSource.urls).toEqual([]); // ready: nothing to follow
     const links = [...container.querySelectorAll("a[href]")].map((a) => [a.getAttribute("aria-label") ?? a.textContent?.trim(), a.getAttribute("href")]);
     expect(links).toEqual([
-      ...STEMS.map((s) => [`Download ${s.name} (FLAC)`, s.url]),
+      ...STEMS.map((s) => [`Download ${stemLabel(s.name)} (FLAC)`, s.url]),
       ["Download all stems (ZIP)", ZIP_URL],
     ]);
   });
@@ -183,7 +184,9 @@ describe("the export dialog", () => {
     await exportNow(exportJob(DOWNLOAD_URL));
     const link = container.querySelector('[data-testid="export-download"]');
     expect(link?.getAttribute("href")).toBe(DOWNLOAD_URL);
-    expect(link?.getAttribute("download")).toBe("song (mix).mp3");
+    // Saved under the server's name for it (Content-Disposition), and said so before the click.
+    expect(link?.getAttribute("download")).toBe("song - mix.mp3");
+    expect(container.querySelector('[data-testid="export-ready"]')?.textContent).toBe("✓ Ready: song - mix.mp3");
   });
 
   it("offers no download while the body has no download_url (none is made up)", async () => {

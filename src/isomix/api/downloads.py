@@ -20,7 +20,12 @@ def content_disposition(filename: str) -> str:
 
 
 def track_name(project: Project) -> str:
-    """The user's file name without its extension, as display data."""
+    """The user's file name without its extension, as display data.
+
+    Downloads are named "<track> - <part>.<ext>". The UI shows an export's name before it is
+    downloaded with the same rule (frontend/src/lib/downloadName.ts); both sides are tested
+    against frontend/src/lib/downloadName.cases.json (tests/api/test_download_names.py).
+    """
     stem, dot, extension = project.filename.rpartition(".")
     return (
         stem if dot and stem and extension.isalnum() and len(extension) <= 5 else project.filename

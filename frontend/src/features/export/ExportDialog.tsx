@@ -4,6 +4,7 @@ import { ErrorNotice } from "../../components/ErrorNotice";
 import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
 import { api } from "../../lib/api";
+import { exportFileName } from "../../lib/downloadName";
 import type { ExportJob } from "../../lib/types";
 import { exportBody, type Format } from "./exportBody";
 
@@ -65,7 +66,8 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
   const running = job !== null && (job.status === "queued" || job.status === "processing");
   // The link the server gave for this export (it may be signed): never one made up here.
   const downloadUrl = job?.status === "ready" ? job.download_url : null;
-  const base = filename.replace(/\.[^.]+$/, "");
+  // The name the server's Content-Disposition gives the file: shown, and asked for.
+  const savedAs = job ? exportFileName(filename, job.format) : "";
 
   return (
     <dialog
@@ -122,7 +124,12 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
       {job && (
         <div className="export-status" data-testid="export-status" data-status={job.status}>
           <ProgressBar value={job.status === "ready" ? 100 : job.progress} label="Export progress" />
-          <LiveAnnouncement text={job.status === "ready" ? "Export ready to download" : job.status === "failed" ? `Export failed: ${job.error ?? ""}` : "Exporting"} />
+          <LiveAnnouncement text={job.status === "ready" ? `Export ready to download: ${savedAs}` : job.status === "failed" ? `Export failed: ${job.error ?? ""}` : "Exporting"} />
+          {job.status === "ready" && (
+            <p className="export-ready" data-testid="export-ready">
+              <span aria-hidden="true">✓ </span>Ready: <span className="filename">{savedAs}</span>
+            </p>
+          )}
           {job.status === "failed" && <p className="notice notice-error">Export failed{job.error ? `: ${job.error}` : "."}</p>}
         </div>
       )}
@@ -131,7 +138,7 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
           Close
         </button>
         {downloadUrl ? (
-          <a className="button primary" href={downloadUrl} download={`${base} (mix).${job!.format}`} data-testid="export-download">
+          <a className="button primary" href={downloadUrl} download={savedAs} data-testid="export-download">
             Download {job!.format.toUpperCase()}
           </a>
         ) : (

@@ -4,6 +4,7 @@ import { ErrorNotice } from "../../components/ErrorNotice";
 import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { api } from "../../lib/api";
 import { href } from "../../lib/router";
+import { useDocumentTitle } from "../../lib/title";
 import { TERMINAL_STATUSES, type Project } from "../../lib/types";
 import { ProjectRow } from "./ProjectRow";
 
@@ -15,6 +16,7 @@ export function LibraryPage() {
   const [error, setError] = useState<unknown>(null);
   const [toDelete, setToDelete] = useState<Project | null>(null);
   const [announcement, setAnnouncement] = useState("");
+  useDocumentTitle("Library");
 
   // State is set only when the answer comes (an effect may call this: nothing synchronous).
   const refresh = useCallback(

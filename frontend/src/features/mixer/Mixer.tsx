@@ -113,7 +113,7 @@ export function Mixer({ project, engine, peaks }: Props) {
         </button>
       </div>
       <p className="muted small keys-help">
-        Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · double-click a slider to reset it.
+        Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · double-click a volume or pan slider to reset it.
       </p>
       <ExportDialog open={exportOpen} projectId={project.id} filename={project.filename} mix={mix} onClose={() => setExportOpen(false)} />
     </div>

@@ -5,6 +5,7 @@ import { ProgressBar } from "../../components/ProgressBar";
 import { api } from "../../lib/api";
 import { href } from "../../lib/router";
 import { statusText } from "../../lib/status";
+import { useDocumentTitle } from "../../lib/title";
 import type { Peaks, Project } from "../../lib/types";
 import { useProjectEvents } from "../../lib/useProjectEvents";
 import { Mixer } from "./Mixer";
@@ -22,6 +23,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
   const following = initial && initial.status !== "ready" ? initial.events_url : null;
   const live = useProjectEvents(following, null);
   const project = live ?? initial;
+  useDocumentTitle(project?.filename ?? "", "Mixer");
 
   return (
     <section className="page mixer-page" aria-labelledby="mixer-title">

@@ -1,6 +1,7 @@
 import type { CSSProperties } from "react";
 import type { LoopRegion, MixerEngine } from "../../audio/engine";
 import type { TrackState } from "../../audio/mixmath";
+import { stemLabel } from "../../lib/stemNames";
 import type { StemInfo } from "../../lib/types";
 import { LevelMeter } from "./LevelMeter";
 import { PanSlider } from "./PanSlider";
@@ -20,22 +21,30 @@ interface Props {
   onSelectLoop: (region: LoopRegion) => void;
 }
 
-/** One stem: name and colour from the API, waveform, fader, mute, solo, pan, meter, download. */
+/**
+ * One stem: name (in words, from its id) and colour from the API, waveform, fader, mute, solo,
+ * pan, meter, download. The id stays the key (`data-stem`); people see and hear the words.
+ */
 export function StemLane({ stem, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop }: Props) {
-  const name = stem.name;
+  const id = stem.name;
+  const name = stemLabel(id);
   return (
     <div
       className={`lane${audible ? "" : " lane-silent"}`}
       role="group"
       aria-label={`${name} stem`}
-      data-stem={name}
-      data-testid={`lane-${name}`}
+      data-stem={id}
+      data-testid={`lane-${id}`}
       tabIndex={0}
       style={{ "--stem-color": stem.color } as CSSProperties}
     >
       <div className="lane-head">
-        <span className="lane-swatch" aria-hidden="true" />
-        <span className="lane-name">{name}</span>
+        <div className="lane-title">
+          <span className="lane-swatch" aria-hidden="true" />
+          <span className="lane-name" title={name}>
+            {name}
+          </span>
+        </div>
         <div className="lane-buttons">
           <button
             type="button"
@@ -74,9 +83,9 @@ export function StemLane({ stem, track, audible, engine, peaks, peakScale, loop,
         onSelectLoop={onSelectLoop}
       />
       <div className="lane-controls">
-        <VolumeFader label={`${name} volume`} db={track.gainDb} onChange={(gainDb) => onChange({ gainDb })} />
-        <PanSlider label={`${name} pan`} pan={track.pan} onChange={(pan) => onChange({ pan })} />
-        <LevelMeter read={() => engine.level(name)} active />
+        <VolumeFader label={`${name} volume`} caption="Vol" db={track.gainDb} onChange={(gainDb) => onChange({ gainDb })} />
+        <PanSlider label={`${name} pan`} caption="Pan" pan={track.pan} onChange={(pan) => onChange({ pan })} />
+        <LevelMeter read={() => engine.level(id)} active />
       </div>
     </div>
   );

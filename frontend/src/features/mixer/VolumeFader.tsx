@@ -1,8 +1,11 @@
-import type { KeyboardEvent } from "react";
+import type { CSSProperties, KeyboardEvent } from "react";
 import { MAX_DB, MIN_DB, clamp, dbToFaderPosition, faderPositionToDb, formatDb, snapDb } from "../../audio/mixmath";
 
 interface Props {
+  /** The accessible name, saying whose volume it is: "Vocals volume", "Master volume". */
   label: string;
+  /** A short visible word before the slider ("Vol"), when nothing beside it says what it is. */
+  caption?: string;
   db: number;
   onChange: (db: number) => void;
 }
@@ -36,8 +39,9 @@ export function keyStepDb(key: string, shift: boolean, db: number): number | nul
  * A fader in dB. Pointer travel follows the fader law (snapping to 0 dB near unity); keys move
  * in even dB steps, so the keyboard is never caught by the snap. Double-click resets to 0 dB.
  */
-export function VolumeFader({ label, db, onChange }: Props) {
+export function VolumeFader({ label, caption, db, onChange }: Props) {
   const text = formatDb(db);
+  const position = dbToFaderPosition(db);
   const onKeyDown = (e: KeyboardEvent<HTMLInputElement>) => {
     const next = keyStepDb(e.key, e.shiftKey, db);
     if (next === null) return;
@@ -45,20 +49,29 @@ export function VolumeFader({ label, db, onChange }: Props) {
     onChange(Math.round(next * 10) / 10);
   };
   return (
-    <label className="fader">
-      <span className="visually-hidden">{label}</span>
+    <label className={`fader${caption ? " with-caption" : ""}`} title="Double-click to reset to 0 dB">
+      {caption && (
+        <span className="slider-caption" aria-hidden="true">
+          {caption}
+        </span>
+      )}
       <input
         type="range"
+        className="slider"
         min={0}
         max={STEPS}
         step={1}
-        value={Math.round(dbToFaderPosition(db) * STEPS)}
+        value={Math.round(position * STEPS)}
+        aria-label={label}
         aria-valuetext={text}
+        style={{ "--from": "0%", "--to": `${(position * 100).toFixed(2)}%` } as CSSProperties}
         onChange={(e) => onChange(snapDb(faderPositionToDb(Number(e.target.value) / STEPS)))}
         onKeyDown={onKeyDown}
         onDoubleClick={() => onChange(0)}
       />
-      <output className="fader-value" aria-hidden="true">{text}</output>
+      <output className="fader-value" aria-hidden="true">
+        {text}
+      </output>
     </label>
   );
 }

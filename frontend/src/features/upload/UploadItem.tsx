@@ -5,7 +5,7 @@ import { formatBytes } from "../../lib/errors";
 import { href } from "../../lib/router";
 import { coarseStatus, statusText } from "../../lib/status";
 import { useProjectEvents } from "../../lib/useProjectEvents";
-import type { Project } from "../../lib/types";
+import { TERMINAL_STATUSES, type Project } from "../../lib/types";
 
 export interface UploadJob {
   key: string;
@@ -16,15 +16,26 @@ export interface UploadJob {
   error: unknown;
 }
 
-/** One file: bytes sent, then the separation's live progress (SSE), then a link to the mixer. */
-export function UploadItem({ job }: { job: UploadJob }) {
+/**
+ * One file: bytes sent, then the separation's live progress (SSE), then a link to the mixer.
+ * Once it is over (refused, ready, failed…) it can be dismissed from the list.
+ */
+export function UploadItem({ job, onDismiss }: { job: UploadJob; onDismiss?: () => void }) {
   const live = useProjectEvents(job.project?.events_url ?? null, job.project);
   const project = live ?? job.project;
+  const finished = job.error !== null || (project !== null && TERMINAL_STATUSES.includes(project.status));
   return (
     <li className="card upload-item" data-testid="upload-item">
       <div className="row">
         <strong className="filename">{job.file.name}</strong>
-        <span className="muted small">{formatBytes(job.file.size)}</span>
+        <span className="upload-item-end">
+          <span className="muted small">{formatBytes(job.file.size)}</span>
+          {finished && onDismiss && (
+            <button type="button" className="icon dismiss" onClick={onDismiss} aria-label={`Dismiss ${job.file.name}`} title="Remove from this list">
+              <span aria-hidden="true">×</span>
+            </button>
+          )}
+        </span>
       </div>
       {job.error !== null ? (
         <ErrorNotice error={job.error} />

@@ -3,6 +3,7 @@ import { ErrorNotice } from "../../components/ErrorNotice";
 import { api, uploadProject } from "../../lib/api";
 import { ApiError, formatBytes } from "../../lib/errors";
 import { formatDurationLimit, withServerDefault } from "../../lib/status";
+import { useDocumentTitle } from "../../lib/title";
 import type { ModelInfo, PublicConfig } from "../../lib/types";
 import { DropZone } from "./DropZone";
 import { ModelSelect } from "./ModelSelect";
@@ -16,6 +17,7 @@ export function UploadPage() {
   const [jobs, setJobs] = useState<UploadJob[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
   const counter = useRef(0);
+  useDocumentTitle("Upload");
 
   useEffect(() => {
     let alive = true;
@@ -37,6 +39,15 @@ export function UploadPage() {
   const update = useCallback((key: string, patch: Partial<UploadJob>) => {
     setJobs((all) => all.map((j) => (j.key === key ? { ...j, ...patch } : j)));
   }, []);
+
+  // Focus goes to the list's heading (or the page's, once the list is empty), not to nowhere.
+  const listHeading = useRef<HTMLHeadingElement>(null);
+  const pageHeading = useRef<HTMLHeadingElement>(null);
+  const dismiss = (key: string) => {
+    const others = jobs.some((j) => j.key !== key);
+    setJobs((all) => all.filter((j) => j.key !== key));
+    window.setTimeout(() => (others ? listHeading.current : pageHeading.current)?.focus());
+  };
 
   const start = (files: File[]) => {
     const fresh = files.map((file) => ({ key: `u${++counter.current}`, file, sent: 0, total: file.size, project: null, error: null }));
@@ -64,7 +75,9 @@ export function UploadPage() {
 
   return (
     <section className="page upload-page" aria-labelledby="upload-title">
-      <h1 id="upload-title">Separate a song into stems</h1>
+      <h1 id="upload-title" ref={pageHeading} tabIndex={-1}>
+        Separate a song into stems
+      </h1>
       {loadError !== null && <ErrorNotice error={loadError} />}
       <form className="upload-options" onSubmit={(e) => e.preventDefault()}>
         {models.length > 0 && <ModelSelect models={models} value={model} onChange={setModel} />}
@@ -76,10 +89,12 @@ export function UploadPage() {
       <DropZone onFiles={start} hint={hint} disabled={!model} />
       {jobs.length > 0 && (
         <>
-          <h2>This session</h2>
+          <h2 ref={listHeading} tabIndex={-1}>
+            This session
+          </h2>
           <ul className="list" aria-label="Uploads">
             {jobs.map((job) => (
-              <UploadItem key={job.key} job={job} />
+              <UploadItem key={job.key} job={job} onDismiss={() => dismiss(job.key)} />
             ))}
           </ul>
         </>

@@ -1,0 +1,128 @@
+// @vitest-environment happy-dom
+// The upload page: what it says about formats and limits, and the list of this session's uploads.
+import { act } from "react";
+import { createRoot, type Root } from "react-dom/client";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { api, uploadProject } from "../../lib/api";
+import { ApiError } from "../../lib/errors";
+import type { ModelInfo, Project, PublicConfig } from "../../lib/types";
+import { UploadPage } from "./UploadPage";
+
+vi.mock("../../lib/api", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../lib/api")>();
+  return { ...actual, uploadProject: vi.fn(), api: { ...actual.api, models: vi.fn(), config: vi.fn() } };
+});
+
+const MODEL: ModelInfo = {
+  name: "demucs_unittest",
+  description: "A test model.",
+  stems: ["drums", "bass", "other", "vocals"],
+  installed: true,
+  default: true,
+  quality_sdr_db: null,
+  speed_rtf: null,
+  size_mb: null,
+  low_quality: false,
+  install_hint: "",
+};
+const CONFIG = { default_model: "demucs_unittest", max_upload_bytes: 200 * 1024 * 1024, max_duration_seconds: 1800 } as PublicConfig;
+
+function project(patch: Partial<Project>): Project {
+  return {
+    id: "p1",
+    filename: "song.wav",
+    status: "queued",
+    progress: 0,
+    eta_seconds: null,
+    queue_position: 1,
+    model: "demucs_unittest",
+    two_stems: null,
+    shifts: 1,
+    duration_seconds: 3,
+    error: null,
+    stems: [],
+    events_url: "/e/p1",
+    peaks_url: null,
+    stems_zip_url: null,
+    created_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+    expires_at: null,
+    ...patch,
+  };
+}
+
+class SilentEventSource {
+  static readonly CLOSED = 2;
+  readyState = 0;
+  onerror = null;
+  addEventListener(): void {}
+  close(): void {}
+}
+
+let root: Root | null = null;
+let container: HTMLElement;
+
+async function settle(until: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !until(); i++) await act(async () => new Promise((r) => setTimeout(r, 0)));
+  expect(until()).toBe(true);
+}
+
+async function renderPage(config: PublicConfig = CONFIG): Promise<void> {
+  vi.mocked(api.models).mockResolvedValue([MODEL]);
+  vi.mocked(api.config).mockResolvedValue(config);
+  container = document.createElement("div");
+  document.body.append(container);
+  root = createRoot(container);
+  await act(async () => root!.render(<UploadPage />));
+  await settle(() => !container.querySelector<HTMLButtonElement>("button.primary")?.disabled);
+}
+
+const fileInput = () => container.querySelector<HTMLInputElement>('[data-testid="file-input"]')!;
+const items = () => [...container.querySelectorAll<HTMLElement>('[data-testid="upload-item"]')];
+const button = (name: string) => container.querySelector<HTMLButtonElement>(`button[aria-label="${name}"]`);
+
+async function choose(...files: File[]): Promise<void> {
+  Object.defineProperty(fileInput(), "files", { value: files, configurable: true });
+  await act(async () => fileInput().dispatchEvent(new Event("change", { bubbles: true })));
+}
+
+beforeEach(() => {
+  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+  vi.stubGlobal("EventSource", SilentEventSource);
+});
+
+afterEach(async () => {
+  if (root) await act(async () => root!.unmount());
+  root = null;
+  container.remove();
+  vi.unstubAllGlobals();
+  vi.mocked(uploadProject).mockReset();
+});
+
+describe("this session's uploads", () => {
+  it("a refused upload can be dismissed; one still uploading cannot", async () => {
+    let finish: (p: Project) => void = () => {};
+    vi.mocked(uploadProject).mockImplementation(({ file }) =>
+      file.name === "notes.mp3"
+        ? Promise.reject(new ApiError(415, "unsupported_media", "This file is not a supported audio file."))
+        : new Promise((resolve) => (finish = resolve)),
+    );
+    await renderPage();
+    await choose(new File(["not audio"], "notes.mp3"), new File(["RIFF"], "song.wav"));
+    await settle(() => container.querySelector('[role="alert"]') !== null);
+
+    expect(items()).toHaveLength(2);
+    expect(button("Dismiss song.wav")).toBeNull(); // still uploading
+    const dismiss = button("Dismiss notes.mp3")!;
+    expect(dismiss.textContent).toBe("×");
+    await act(async () => dismiss.click());
+    expect(items().map((li) => li.querySelector(".filename")?.textContent)).toEqual(["song.wav"]);
+
+    // Once its separation is over, it can go too; then the list is gone.
+    await act(async () => finish(project({ status: "ready", progress: 100, queue_position: null })));
+    await settle(() => button("Dismiss song.wav") !== null);
+    await act(async () => button("Dismiss song.wav")!.click());
+    expect(items()).toHaveLength(0);
+    expect(container.textContent).not.toContain("This session");
+  });
+});
