@@ -2,6 +2,7 @@
 // name in words, lanes of one height, sliders alike in every lane, long and named for their
 // stem, focused buttons keep their own keys, titles per view, the export's name before the click.
 import type { APIRequestContext, Locator, Page } from "@playwright/test";
+import { randomInt } from "node:crypto";
 import { exportFileName } from "../src/lib/downloadName";
 import { stemLabel } from "../src/lib/stemNames";
 import { makeWav } from "./audio";
@@ -14,10 +15,14 @@ interface ProjectBody {
   stems: { name: string }[];
 }
 
-/** Uploads `filename` (karaoke: two stems) through the API and waits until it is ready. */
+/**
+ * Uploads `filename` (karaoke: two stems) through the API and waits until it is ready. The
+ * song has a length of its own: the same file again would be answered with that project.
+ */
 async function readyProject(request: APIRequestContext, filename: string, twoStems: string | null): Promise<ProjectBody> {
+  const song = makeWav(2.5 + randomInt(10_000) / 10_000);
   const created = await request.post("/api/projects", {
-    multipart: { file: { name: filename, mimeType: "audio/wav", buffer: makeWav(3) }, ...(twoStems ? { two_stems: twoStems } : {}) },
+    multipart: { file: { name: filename, mimeType: "audio/wav", buffer: song }, ...(twoStems ? { two_stems: twoStems } : {}) },
   });
   expect(created.ok(), await created.text()).toBe(true);
   const { id } = (await created.json()) as ProjectBody;
