@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = 4 * 3600
     job_time_limit: int = 3 * 3600
     max_attempts: int = 3
+
+    # Who may talk to the server and how much one request or client may hold (api/guards.py,
+    # api/server.py). Comma-separated lists; the loopback names are always served.
+    allowed_hosts: str = ""  # extra Host names: "studio.example", ".example.org", "*"
+    allowed_origins: str = ""  # extra origins for POST/PUT/PATCH/DELETE: "https://a.example"
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # every route but the upload
+    max_connections: int = Field(default=500, ge=1)  # per `isomix serve` process
+    header_timeout: float = Field(default=20.0, gt=0)  # seconds for a request's head
+    body_timeout: float = Field(default=30.0, gt=0)  # seconds a body may stall
+    min_body_rate: int = Field(default=8 * 1024, ge=0)  # bytes/s a body must average, 0: off
+
     # Built web UI (index.html + assets); unset: the packaged static dir or frontend/dist.
     ui_dir: Path | None = None
 

@@ -14,6 +14,8 @@ from isomix.config import get_settings
 from isomix.db import reset_engines
 from isomix.migrate import ensure_schema
 
+LOOPBACK_URL = "http://127.0.0.1"
+
 
 @pytest.fixture
 def set_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnv]:
@@ -34,7 +36,9 @@ def set_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnv]:
 def client(data_dir: Path) -> Iterator[TestClient]:
     reset_engines()
     ensure_schema()
-    with TestClient(create_app()) as test_client:
+    # A loopback Host, as a browser on this machine sends: the app refuses TestClient's
+    # default "testserver" like any other unknown name (api/guards.py).
+    with TestClient(create_app(), base_url=LOOPBACK_URL) as test_client:
         yield test_client
     reset_engines()
 

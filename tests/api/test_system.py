@@ -184,7 +184,7 @@ def test_the_api_never_imports_torch(data_dir: Path) -> None:
         "app = create_app()\n"
         "assert 'torch' not in sys.modules, 'torch imported by create_app'\n"
         "ensure_schema()\n"
-        "with TestClient(app) as client:\n"
+        "with TestClient(app, base_url='http://127.0.0.1') as client:\n"
         "    files = {'file': ('a.wav', wav_bytes(0.5), 'audio/wav')}\n"
         "    data = {'model': 'demucs_unittest'}\n"
         "    created = client.post('/api/projects', files=files, data=data)\n"

@@ -35,7 +35,7 @@ def wait_ready(client: TestClient, project_id: str) -> dict[str, object]:
 def test_upload_separate_dedup_delete_on_postgres_and_redis(stack: Stack) -> None:
     stack.start_worker()
     song = wav_bytes(2.0)
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "queue": "ok"}

@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 
 import isomix
 from isomix.api.errors import install_error_handlers
+from isomix.api.guards import install_guards
 from isomix.api.routes import exports, models, projects, stems, system, ui
 from isomix.metrics import LatencyMiddleware, Metrics
 
@@ -16,7 +17,9 @@ def operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}"
 
 
-def create_app() -> FastAPI:
+def create_app(*, listen_host: str | None = None) -> FastAPI:
+    """The app; `listen_host` is the address `isomix serve` binds (default ISOMIX_HOST): a
+    specific one is a Host name the app answers to, besides the loopback names."""
     app = FastAPI(
         title="IsoMix Studio",
         version=isomix.__version__,
@@ -28,6 +31,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    install_guards(app, listen_host=listen_host)  # outermost: before routing and metrics
     for router in (
         projects.router,
         stems.router,
