@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 from typing import Any
@@ -32,13 +33,52 @@ def prepare_data_dirs() -> None:
     storage.create_layout()
 
 
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host`: a loopback address or the name localhost."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def browser_url(host: str, port: int) -> str:
+    """Where to open the UI on this machine: a wildcard address names no host to open."""
+    name = host.strip()
+    if name in ("", "0.0.0.0", "*"):
+        name = "127.0.0.1"
+    elif name.strip("[]") == "::":
+        name = "[::1]"
+    elif ":" in name and not name.startswith("["):
+        name = f"[{name}]"
+    return f"http://{name}:{port}/"
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """What to say when `isomix serve` listens beyond this machine (no accounts yet)."""
+    if is_loopback(host):
+        return None
+    return (
+        f"isomix serve: WARNING: listening on {host}:{port}, beyond this machine. IsoMix has "
+        "no accounts yet: anyone who can reach this port can upload songs, download every "
+        "stem and delete projects. Use it only on a network you trust, or behind a proxy "
+        "that signs people in (README: Running it for others). Other machines must use the "
+        "address given to --host or a host name listed in ISOMIX_ALLOWED_HOSTS."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from isomix.api.app import create_app
+    from isomix.api.server import uvicorn_options
     from isomix.migrate import SchemaError, ensure_schema
 
     settings = get_settings()
+    if not logging.getLogger().handlers:  # isomix's own lines; uvicorn configures its own
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     host = args.host or settings.host
     port = args.port or settings.port
     try:
@@ -48,7 +88,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"isomix serve: {error}", file=sys.stderr)
         return 1
 
-    app = create_app()
+    try:
+        app = create_app(listen_host=host)
+    except ValueError as error:  # ISOMIX_ALLOWED_HOSTS / ISOMIX_ALLOWED_ORIGINS
+        print(f"isomix serve: {error}", file=sys.stderr)
+        return 1
+    options, note = uvicorn_options(settings)
+    if note is not None:
+        print(f"isomix serve: {note}", file=sys.stderr)
+    warning = exposure_warning(host, port)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     worker = None
     if settings.redis_url is None:
         from isomix.jobs.embedded import start_embedded_worker
@@ -57,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
         app.state.embedded_worker = worker
     else:
         print("isomix serve: jobs go to Redis; run `isomix worker` to process them")
-    print(f"isomix serve: data in {settings.data_dir}; open http://{host}:{port}/")
+    print(f"isomix serve: data in {settings.data_dir}; open {browser_url(host, port)}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", **options)
     finally:
         if worker is not None:
             worker.stop()
