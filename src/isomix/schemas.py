@@ -143,17 +143,53 @@ class Export(BaseModel):
     created_at: datetime
 
 
+class ModelInstall(BaseModel):
+    """An install started with POST /api/models/{name}/install: its progress while it runs,
+    then its outcome (kept until the next install of that model)."""
+
+    model: str
+    state: Literal["running", "installed", "failed"]
+    phase: Literal["starting", "connecting", "downloading", "verifying", "done"]
+    # The bag file and one weight file per member; the total is known once the bag file is in.
+    files_done: int
+    files_total: int | None
+    # Bytes of the weight files; the total is known once the hub has said their sizes.
+    bytes_done: int
+    bytes_total: int | None
+    # When failed: one line of prose saying why, and when the hub could not be reached, how to
+    # install from files instead, `commands` holding the command to run.
+    error: str | None = None
+    commands: list[str] = Field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
 class ModelInfo(BaseModel):
     name: str
     description: str
     stems: list[str]
     installed: bool
     default: bool
+    # Mean SDR in dB over the 4 stems, and where it comes from (published or measured, on
+    # what), or why there is none.
     quality_sdr_db: float | None
+    quality_source: str | None = None
     speed_rtf: float | None
+    # MB = 10^6 bytes: the installed files, else the catalog's estimate of the download.
     size_mb: float | None
+    # The same size as `isomix models list` writes it ("84.1 MB", "~84 MB"); None for
+    # built-in models. Show this rather than formatting size_mb.
+    size_text: str | None = None
     low_quality: bool
+    # Prose (no markup); the shell commands it speaks of are in install_commands, each to be
+    # shown as code and copied as is.
     install_hint: str
+    install_commands: list[str] = Field(default_factory=list)
+    # POST /api/models/{name}/install can fetch it from the model hub. (A factory rather than a
+    # default keeps it optional in the generated client, like the other fields added later.)
+    installable: bool = Field(default_factory=bool)
+    # The latest install started from the browser, running or finished.
+    install: ModelInstall | None = None
     # Set when the model's folder is there but cannot be used (a damaged manifest): what is
     # wrong; install_hint then says how to repair it.
     problem: str | None = None

@@ -49,15 +49,24 @@ class FakeHub:
     """Answers `HEAD/GET /<repo>/resolve/<revision>/<file>` like the HuggingFace hub: commit,
     ETag (the sha256 for large files, as LFS files have) and size headers."""
 
+    # How long a held download waits at most (a bound for a test that forgets to release it).
+    HOLD_LIMIT_SECONDS = 60.0
+
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.etags: dict[str, str] = {}
         self.requests: list[str] = []
+        self.holds: dict[str, threading.Event] = {}
 
     def add(self, repo: str, filename: str, content: bytes, *, etag: str | None = None) -> None:
         self.files[f"/{repo}/resolve/main/{filename}"] = content
         if etag is not None:
             self.etags[f"/{repo}/resolve/main/{filename}"] = etag
+
+    def hold(self, repo: str, filename: str) -> threading.Event:
+        """Make GETs of that file wait until the returned event is set (HEADs still answer)."""
+        event = self.holds[f"/{repo}/resolve/main/{filename}"] = threading.Event()
+        return event
 
     @contextmanager
     def serve(self) -> Iterator[str]:
@@ -80,6 +89,9 @@ class FakeHub:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                held = hub.holds.get(path)
+                if body and held is not None:
+                    held.wait(hub.HOLD_LIMIT_SECONDS)
                 etag = hub.etags.get(path, hashlib.sha256(content).hexdigest())
                 self.send_response(200)
                 self.send_header("X-Repo-Commit", "0" * 40)
@@ -98,6 +110,8 @@ class FakeHub:
         try:
             yield f"http://127.0.0.1:{server.server_address[1]}"
         finally:
+            for held in hub.holds.values():
+                held.set()
             server.shutdown()
             server.server_close()
             thread.join()

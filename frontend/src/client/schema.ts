@@ -81,6 +81,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/{name}/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Install
+         * @description The install of `name` started here: its progress, then its outcome.
+         */
+        get: operations["models-read_install"];
+        put?: never;
+        /**
+         * Install Model
+         * @description Start the verified pull of `isomix models pull NAME` in the background; follow it with
+         *     GET /api/models/{name}/install. 409 while one of that model runs, or when it is installed.
+         *     Without a reachable hub it fails within seconds, saying how to import the files instead.
+         */
+        post: operations["models-install_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects": {
         parameters: {
             query?: never;
@@ -423,8 +449,13 @@ export interface components {
             default: boolean;
             /** Description */
             description: string;
+            install?: components["schemas"]["ModelInstall"] | null;
+            /** Install Commands */
+            install_commands?: string[];
             /** Install Hint */
             install_hint: string;
+            /** Installable */
+            installable?: boolean;
             /** Installed */
             installed: boolean;
             /** Low Quality */
@@ -435,12 +466,54 @@ export interface components {
             problem?: string | null;
             /** Quality Sdr Db */
             quality_sdr_db: number | null;
+            /** Quality Source */
+            quality_source?: string | null;
             /** Size Mb */
             size_mb: number | null;
+            /** Size Text */
+            size_text?: string | null;
             /** Speed Rtf */
             speed_rtf: number | null;
             /** Stems */
             stems: string[];
+        };
+        /**
+         * ModelInstall
+         * @description An install started with POST /api/models/{name}/install: its progress while it runs,
+         *     then its outcome (kept until the next install of that model).
+         */
+        ModelInstall: {
+            /** Bytes Done */
+            bytes_done: number;
+            /** Bytes Total */
+            bytes_total: number | null;
+            /** Commands */
+            commands?: string[];
+            /** Error */
+            error?: string | null;
+            /** Files Done */
+            files_done: number;
+            /** Files Total */
+            files_total: number | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Model */
+            model: string;
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "starting" | "connecting" | "downloading" | "verifying" | "done";
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "installed" | "failed";
         };
         /** Peaks */
         Peaks: {
@@ -713,6 +786,104 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelInfo"][];
+                };
+            };
+        };
+    };
+    "models-read_install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInstall"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
+                };
+            };
+        };
+    };
+    "models-install_model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelInstall"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
                 };
             };
         };

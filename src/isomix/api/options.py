@@ -10,9 +10,6 @@ from isomix.schemas import MAX_SHIFTS
 from isomix.separation import catalog, store
 from isomix.separation.base import ModelNotInstalledError
 
-# Best first: quality, then speed. Used when the configured default is not installed.
-MODEL_PREFERENCE = ("htdemucs_ft", "htdemucs", "htdemucs_6s", "mdx_extra")
-FALLBACK_MODEL = "classic"
 DEFAULT_SHIFTS = 1
 
 
@@ -30,18 +27,14 @@ class SeparationChoice:
         return list(self.stems)
 
 
+def configured_default(settings: Settings) -> str | None:
+    """ISOMIX_DEFAULT_MODEL when it is set (the setting's built-in value does not count)."""
+    return settings.default_model if "default_model" in settings.model_fields_set else None
+
+
 def default_model(settings: Settings) -> str:
-    """The configured default when it is set and installed, else the best installed model."""
-    configured = settings.default_model
-    if "default_model" in settings.model_fields_set and store.is_installed(configured):
-        return configured
-    for name in MODEL_PREFERENCE:
-        if store.is_installed(name):
-            return name
-    if store.is_installed(configured):
-        return configured
-    others = [model.name for model in store.installed_models() if not model.builtin]
-    return others[0] if others else FALLBACK_MODEL
+    """The model an upload gets when it names none (see `store.default_model` for the order)."""
+    return store.default_model(configured_default(settings)).name
 
 
 def model_stems(name: str) -> tuple[str, ...]:

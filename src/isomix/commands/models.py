@@ -1,4 +1,5 @@
-"""`isomix models list|pull|import|remove`: manage the separation models on this machine."""
+"""`isomix models list|pull|import|remove|default`: manage the separation models on this
+machine."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from isomix.config import get_settings
 from isomix.separation import catalog, store
 from isomix.separation.base import ModelNotInstalledError
+
+# Why a model is the default, as `models list` and `models default` say it.
+DEFAULT_REASONS = {
+    "configured": "set by ISOMIX_DEFAULT_MODEL",
+    "chosen": "chosen with `isomix models default`",
+    "preferred": "the best installed, in the catalog's order",
+    "fallback": "the built-in engine: no catalog model is installed",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -43,21 +53,39 @@ def register(subparsers: Any) -> None:
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(handler=run_remove)
 
+    default = actions.add_parser(
+        "default",
+        help="show or choose the default model",
+        description="Without NAME, show the default model and why. With NAME, make that "
+        "installed model the default of the web UI, the API and `isomix separate` (stored in "
+        "the models folder). ISOMIX_DEFAULT_MODEL, when set to an installed model, wins over "
+        "this choice. Without a choice, the default is the best installed model in the "
+        "catalog's order (htdemucs_ft, htdemucs, htdemucs_6s, mdx_extra), then classic.",
+    )
+    default.add_argument("name", metavar="NAME", nargs="?")
+    default.add_argument("--clear", action="store_true", help="forget the chosen default")
+    default.set_defaults(handler=run_default)
+
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
 
 
-def format_size(size_bytes: float) -> str:
-    for unit in ("B", "KB", "MB"):
-        if size_bytes < 1000:
-            return f"{size_bytes:.0f} {unit}" if unit == "B" else f"{size_bytes:.1f} {unit}"
-        size_bytes /= 1000
-    return f"{size_bytes:.2f} GB"
+def _configured() -> str | None:
+    settings = get_settings()
+    return settings.default_model if "default_model" in settings.model_fields_set else None
 
 
-def _rows(include_hidden: bool, damaged: set[str]) -> list[tuple[str, ...]]:
+def _default() -> store.DefaultModel:
+    return store.default_model(_configured())
+
+
+def _sdr(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "none"
+
+
+def _rows(include_hidden: bool, damaged: set[str], default: str) -> list[tuple[str, ...]]:
     installed = {m.name: m for m in store.installed_models(include_hidden=include_hidden)}
     rows: list[tuple[str, ...]] = []
     for entry in catalog.listed_entries(include_hidden=include_hidden):
@@ -65,36 +93,48 @@ def _rows(include_hidden: bool, damaged: set[str]) -> list[tuple[str, ...]]:
         if entry.builtin:
             size = "built in"
         elif model is not None:
-            size = format_size(model.size_bytes)
+            size = catalog.format_size(model.size_bytes)
         else:
-            size = f"~{entry.size_mb} MB"
-        sdr = f"{entry.published_sdr_db:.2f}" if entry.published_sdr_db is not None else "-"
-        note = "low quality" if entry.low_quality else ""
-        if entry.hidden:
-            note = "tests only"
+            size = catalog.format_size(entry.size_mb * catalog.BYTES_PER_MB, approximate=True)
+        notes = ["tests only" if entry.hidden else "low quality" if entry.low_quality else ""]
+        notes.append("default" if entry.name == default else "")
         stems = ",".join(model.sources if model is not None else entry.stems)
         state = "yes" if model else "damaged" if entry.name in damaged else "no"
-        rows.append((entry.name, stems, size, state, sdr, note))
+        note = ", ".join(note for note in notes if note)
+        rows.append((entry.name, stems, size, state, _sdr(entry.sdr_db), note))
     for model in installed.values():  # imported under a name the catalog does not know
-        size = format_size(model.size_bytes)
-        rows.append((model.name, ",".join(model.sources), size, "yes", "-", "imported"))
+        size = catalog.format_size(model.size_bytes)
+        note = "imported, default" if model.name == default else "imported"
+        rows.append((model.name, ",".join(model.sources), size, "yes", "none", note))
     for name in sorted(damaged - set(catalog.CATALOG)):
-        rows.append((name, "?", "-", "damaged", "-", "imported"))
+        rows.append((name, "?", "-", "damaged", "none", "imported"))
     return rows
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def run_list(args: argparse.Namespace) -> int:
     header = ("NAME", "STEMS", "SIZE", "INSTALLED", "SDR dB", "NOTE")
     damaged = store.damaged_models()
-    rows = [header, *_rows(args.all, {model.name for model in damaged})]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    default = _default()
+    _table([header, *_rows(args.all, {model.name for model in damaged}, default.name)])
     for model in damaged:
         print(f"\n{model.message}")
-    print("\nSDR: mean over the 4 MUSDB18-HQ test stems as published by Demucs ('-': none).")
+    print(f"\nDefault: {default.name} ({DEFAULT_REASONS[default.reason]}).")
+    print("\nSDR dB: mean over the 4 stems, higher is better; where each figure comes from:")
+    _table(
+        [
+            (f"  {entry.name}", entry.sdr_source)
+            for entry in catalog.listed_entries(include_hidden=args.all)
+        ]
+    )
+    print("Sizes in MB of 10^6 bytes; '~': the catalog's estimate of the download.")
     return 0
 
 
@@ -102,7 +142,7 @@ def _describe(model: store.InstalledModel) -> str:
     where = f" in {model.path}" if model.path is not None else ""
     return (
         f"{model.name}: {len(model.sources)} stems ({', '.join(model.sources)}), "
-        f"{format_size(model.size_bytes)}{where}"
+        f"{catalog.format_size(model.size_bytes)}{where}"
     )
 
 
@@ -138,9 +178,41 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    was_default = _default().name == args.name
     try:
         store.remove_model(args.name)
     except (store.ModelStoreError, ModelNotInstalledError) as error:
         return _fail(str(error))
     print(f"Removed {args.name}.")
+    if was_default:
+        default = _default()
+        print(f"The default model is now {default.name} ({DEFAULT_REASONS[default.reason]}).")
+    return 0
+
+
+def run_default(args: argparse.Namespace) -> int:
+    if args.clear and args.name:
+        return _fail("give a NAME or --clear, not both")
+    if args.clear:
+        cleared = store.clear_default()
+        default = _default()
+        print(
+            ("Forgot the chosen default. " if cleared else "No default was chosen. ")
+            + f"The default model is {default.name} ({DEFAULT_REASONS[default.reason]})."
+        )
+        return 0
+    if args.name:
+        try:
+            store.choose_default(args.name)
+        except ModelNotInstalledError as error:
+            return _fail(str(error))
+        except OSError as error:
+            return _fail(f"could not store the choice: {error.strerror or error}")
+    default = _default()
+    print(f"The default model is {default.name} ({DEFAULT_REASONS[default.reason]}).")
+    if args.name and default.name != args.name:
+        print(
+            f"{args.name} is stored as the chosen default, but ISOMIX_DEFAULT_MODEL "
+            "wins while it is set."
+        )
     return 0

@@ -6,7 +6,8 @@ Layout: `<models_dir>/<NAME>/` holds `<NAME>.yaml` (a demucs bag: `models: [sig,
 `manifest.json`. A model folder is built under a temporary name and renamed into place, so a
 folder with a manifest is always complete. A folder whose manifest cannot be used is *damaged*:
 it is listed with what is wrong, cannot be loaded, and the next pull or import of its name
-replaces it (no --force needed); `remove` deletes it.
+replaces it (no --force needed); `remove` deletes it. `<models_dir>/.default` holds the model
+chosen with `isomix models default NAME`.
 
 This is the lowest layer of the model store: `store` (import, load) and `hub` (pull) both build
 on it, and it imports neither. Importable without torch: demucs and torch come in through
@@ -85,14 +86,20 @@ class DamagedModel:
     path: Path
     problem: str  # what is wrong, e.g. "manifest.json is not valid JSON (...)"
 
+    def repair_commands(self, cli: str = "isomix") -> list[str]:
+        """What repairs it: pull (catalog models) or import again, or remove."""
+        entry = catalog.get_entry(self.name)
+        pull = [f"{cli} models pull {self.name}"] if entry and entry.hub_repo else []
+        return [
+            *pull,
+            f"{cli} models import PATH --name {self.name}",
+            f"{cli} models remove {self.name}",
+        ]
+
     @property
     def repair_hint(self) -> str:
-        entry = catalog.get_entry(self.name)
-        pull = f"`isomix models pull {self.name}`, " if entry and entry.hub_repo else ""
-        return (
-            f"Reinstall it with {pull}`isomix models import PATH --name {self.name}`, or delete "
-            f"it with `isomix models remove {self.name}`."
-        )
+        *reinstall, remove = (f"`{command}`" for command in self.repair_commands())
+        return f"Reinstall it with {', '.join(reinstall)}, or delete it with {remove}."
 
     @property
     def message(self) -> str:
@@ -294,6 +301,55 @@ def require_installed(name: str, models_dir: Path | None = None) -> InstalledMod
 
 def is_installed(name: str, models_dir: Path | None = None) -> bool:
     return get_installed(name, models_dir) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# The chosen default
+
+# `models/.default` holds the name chosen with `isomix models default NAME` (a dot name: never
+# a model folder, whose names start with a letter or digit).
+DEFAULT_FILE = ".default"
+
+
+def chosen_default(models_dir: Path | None = None) -> str | None:
+    """The model chosen with `isomix models default NAME`, installed or not; None if none."""
+    path = resolve_models_dir(models_dir) / DEFAULT_FILE
+    try:
+        name = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        _warn_once(path, f"cannot be read ({error}); ignored")
+        return None
+    if not valid_name(name):
+        _warn_once(path, f"does not hold a model name ({_show(name)}); ignored")
+        return None
+    return name
+
+
+def choose_default(name: str, models_dir: Path | None = None) -> InstalledModel:
+    """Make the installed model `name` the default (ModelNotInstalledError otherwise)."""
+    model = require_installed(name, models_dir)
+    root = resolve_models_dir(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with storage.atomic_output(root / DEFAULT_FILE) as file:
+        file.write(f"{name}\n".encode())
+    return model
+
+
+def clear_default(models_dir: Path | None = None) -> bool:
+    """Forget the chosen default; False when none was chosen."""
+    try:
+        (resolve_models_dir(models_dir) / DEFAULT_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _warn_once(path: Path, problem: str) -> None:
+    if (path, problem) not in _logged_problems:
+        _logged_problems.add((path, problem))
+        log.warning("%s %s", path, problem)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The model store, as the rest of IsoMix uses it: list, load, import, pull, remove.
+"""The model store, as the rest of IsoMix uses it: list, load, import, pull, remove, and which
+model is the default.
 
 Where things live: `installed` owns the model folders (layout, manifest, listing, installing a
 staged folder, removing), `hub` pulls from the HuggingFace hub on top of it, and this module
@@ -13,11 +14,23 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from isomix.separation import catalog
 from isomix.separation.base import ModelNotInstalledError
+from isomix.separation.hub import (
+    BackgroundPull,
+    HubUnreachableError,
+    ProgressCallback,
+    PullProgress,
+    PullRunningError,
+    PullStatus,
+    background_pull,
+    pull,
+    start_pull,
+)
 from isomix.separation.installed import (
     MANIFEST,
     DamagedModel,
@@ -31,6 +44,9 @@ from isomix.separation.installed import (
     adopt,
     builtin_model,
     check_free,
+    choose_default,
+    chosen_default,
+    clear_default,
     damaged_models,
     find_model,
     get_installed,
@@ -49,16 +65,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST",
+    "BackgroundPull",
     "DamagedModel",
+    "DefaultModel",
+    "HubUnreachableError",
     "InstalledModel",
     "ModelDamagedError",
     "ModelExistsError",
     "ModelImportError",
     "ModelSource",
     "ModelStoreError",
+    "ProgressCallback",
     "PullError",
+    "PullProgress",
+    "PullRunningError",
+    "PullStatus",
+    "background_pull",
     "builtin_model",
+    "choose_default",
+    "chosen_default",
+    "clear_default",
     "damaged_models",
+    "default_model",
     "find_model",
     "get_installed",
     "import_model",
@@ -69,8 +97,36 @@ __all__ = [
     "remove_model",
     "require_installed",
     "resolve_models_dir",
+    "start_pull",
     "valid_name",
 ]
+
+
+DefaultReason = Literal["configured", "chosen", "preferred", "fallback"]
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    name: str
+    # configured: ISOMIX_DEFAULT_MODEL; chosen: `isomix models default NAME`; preferred: the
+    # best installed in catalog.MODEL_PREFERENCE; fallback: the built-in engine, nothing better.
+    reason: DefaultReason
+
+
+def default_model(configured: str | None = None, models_dir: Path | None = None) -> DefaultModel:
+    """The model used when none is asked for, first installed of: `configured` (the
+    ISOMIX_DEFAULT_MODEL setting, when set), the model chosen with `isomix models default`,
+    the catalog's order (best published quality first), then the built-in classic engine.
+    An imported model is never the default unless configured or chosen."""
+    if configured and is_installed(configured, models_dir):
+        return DefaultModel(configured, "configured")
+    chosen = chosen_default(models_dir)
+    if chosen is not None and is_installed(chosen, models_dir):
+        return DefaultModel(chosen, "chosen")
+    for name in catalog.MODEL_PREFERENCE:
+        if is_installed(name, models_dir):
+            return DefaultModel(name, "preferred")
+    return DefaultModel(catalog.FALLBACK_MODEL, "fallback")
 
 
 def load_model(name: str, models_dir: Path | None = None) -> torch.nn.Module:
@@ -214,9 +270,10 @@ def pull_model(
     progress: bool = True,
     force: bool = False,
     models_dir: Path | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> InstalledModel:
     """Download a catalog model from the HuggingFace hub, verify it and install it (see
     `isomix.separation.hub.pull`). Raises PullError, with the offline way in its message."""
-    from isomix.separation.hub import pull
-
-    return pull(name, progress=progress, force=force, models_dir=models_dir)
+    return pull(
+        name, progress=progress, force=force, models_dir=models_dir, on_progress=on_progress
+    )
