@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_samples import stereo_test_signal, write_wav
+from helpers.crafted_audio import bitrate_lying_mp3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from isomix.audio import io
 from isomix.audio.formats import MP3, MP4
+from isomix.audio.pinned import audio_stream, declared_duration, open_pinned
 
 RATE = io.MODEL_SAMPLE_RATE
 
@@ -313,7 +315,12 @@ def test_long_silence_stops_at_the_limit(tmp_path: Path, declared: int | None) -
 
 def test_header_claiming_short_does_not_lift_the_limit(tmp_path: Path) -> None:
     path = _silent_flac(tmp_path, 60, total_samples=8_000)
-    assert io.probe(path, max_seconds=10).duration_seconds == pytest.approx(1.0)
+    # The probe measures the packets instead of believing the header's 1 s...
+    with pytest.raises(io.AudioTooLongError) as probed:
+        io.probe(path, max_seconds=10)
+    assert probed.value.duration_seconds is None
+    assert io.probe(path).duration_seconds == pytest.approx(60.0)
+    # ...and the decoder, the last line of defence, stops at the limit on its own.
     with pytest.raises(io.AudioTooLongError) as caught:
         io.decode(path, max_seconds=10)
     assert caught.value.duration_seconds is None  # the header's 1 s is not repeated as truth
@@ -321,6 +328,42 @@ def test_header_claiming_short_does_not_lift_the_limit(tmp_path: Path) -> None:
     assert peak < 11 * RATE * 2 * 4  # grew up to the limit, never past it
     # Without a limit the whole minute comes back, whatever the header said.
     assert io.decode(path).shape[1] == pytest.approx(60 * RATE, abs=RATE // 10)
+
+
+def _claimed_seconds(path: Path) -> float:
+    """What FFmpeg's header reading says, which the probe used to believe."""
+    with open_pinned(path, MP3) as container:
+        claimed = declared_duration(container, audio_stream(container))
+    assert claimed is not None
+    return claimed
+
+
+def test_mp3_whose_first_frames_understate_its_length_is_refused_by_the_probe(
+    tmp_path: Path,
+) -> None:
+    """A 64 kbps start, then an hour at 8 kbps: the header says about 18 minutes."""
+    path = tmp_path / "crafted.mp3"
+    path.write_bytes(bitrate_lying_mp3(real_seconds=3600, head_frames=20))
+    limit = 30 * 60
+    assert _claimed_seconds(path) < limit  # accepted when the probe trusted the header
+    with pytest.raises(io.AudioTooLongError) as caught:
+        io.probe(path, max_seconds=limit)
+    assert caught.value.limit_seconds == limit
+    assert caught.value.duration_seconds is None  # the header's number is not repeated
+    # Without a limit the probe counts it all: the real hour.
+    assert io.probe(path).duration_seconds == pytest.approx(3600, rel=0.01)
+
+
+def test_mp3_whose_first_frames_overstate_its_length_is_accepted(tmp_path: Path) -> None:
+    """An 8 kbps start, then a minute at 64 kbps: the header says half as long again."""
+    path = tmp_path / "quiet-start.mp3"
+    path.write_bytes(
+        bitrate_lying_mp3(real_seconds=60, head_frames=20, head_bitrate=8_000, body_bitrate=64_000)
+    )
+    assert _claimed_seconds(path) > 80
+    info = io.probe(path, max_seconds=80)
+    assert info.duration_seconds == pytest.approx(62, abs=1)
+    assert io.decode(path, max_seconds=80).shape[1] == pytest.approx(62 * RATE, rel=0.02)
 
 
 def test_wav_header_claiming_hours_is_short(tmp_path: Path) -> None:

@@ -20,6 +20,16 @@ from audio_samples import (
 )
 
 from isomix.audio import io
+from isomix.audio.errors import format_duration
+from isomix.audio.formats import (
+    ACCEPTED_FORMATS,
+    ALLOWED_DEMUXERS,
+    MATROSKA,
+    MP4,
+    UNSUPPORTED_MESSAGE,
+    accepted_extensions,
+    accepted_names,
+)
 from isomix.audio.io import AudioInfo
 
 RATE = io.MODEL_SAMPLE_RATE
@@ -426,6 +436,35 @@ def test_too_long_is_reported_with_both_durations(tmp_path: Path) -> None:
     assert decoded.value.limit_seconds == 1.0
 
 
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.5, "0.5 s"),
+        (2.5, "2.5 s"),
+        (1.0, "1 s"),
+        (45.0, "45 s"),
+        (59.6, "1 min"),
+        (245.0, "4 min 5 s"),
+        (1800.0, "30 min"),
+        (3599.6, "1 h 0 min"),
+        (36_000.0, "10 h 0 min"),
+        (36_031.0, "10 h 1 min"),
+        (0.0, "0 s"),
+        (float("nan"), "0 s"),
+    ],
+)
+def test_durations_in_words(seconds: float, words: str) -> None:
+    assert format_duration(seconds) == words
+
+
+def test_too_long_says_durations_in_words() -> None:
+    assert str(io.AudioTooLongError(1800.0, 36_000.0)) == (
+        "Audio is 10 h 0 min long; the limit is 30 min."
+    )
+    assert str(io.AudioTooLongError(1800.0)) == "Audio is longer than the limit of 30 min."
+    assert str(io.AudioTooLongError(60.0, 245.0)) == "Audio is 4 min 5 s long; the limit is 1 min."
+
+
 def test_errors_survive_pickling() -> None:
     import pickle
 
@@ -501,3 +540,50 @@ def test_encode_works_in_slices(tmp_path: Path, suffix: str) -> None:
     decoded = io.decode(tmp_path / f"long.{suffix}")
     assert decoded.shape == audio.shape
     assert np.abs(decoded).max() == pytest.approx(1 / 1.01, abs=0.02)
+
+
+# ------------------------------------------------------------------ the accepted formats
+
+
+# One file of each accepted kind: (container, codec, sample rate, with a video track).
+ACCEPTED_SAMPLES = {
+    "MP3": ("mp3", "libmp3lame", RATE, False),
+    "WAV": ("wav", "pcm_s16le", RATE, False),
+    "FLAC": ("flac", "flac", RATE, False),
+    "Ogg": ("ogg", "flac", RATE, False),
+    "Opus": ("ogg", "libopus", 48_000, False),
+    "M4A": ("ipod", "aac", RATE, False),
+    "MP4": ("mp4", "aac", RATE, True),
+    "AIFF": ("aiff", "pcm_s16be", RATE, False),
+    "MKV": ("matroska", "flac", RATE, False),
+    "WebM": ("webm", "libopus", 48_000, False),
+}
+
+
+def test_one_list_of_accepted_formats() -> None:
+    assert accepted_names() == list(ACCEPTED_SAMPLES)
+    # The allow-list of demuxers follows from the list; a new entry there opens a new demuxer.
+    assert {"mp3", "wav", "flac", "ogg", MP4, "aiff", MATROSKA} == ALLOWED_DEMUXERS
+    extensions = accepted_extensions()
+    assert len(extensions) == len(set(extensions))
+    assert all(ext.startswith(".") and ext == ext.lower() for ext in extensions)
+    # The 415 message: one sentence, naming the list.
+    assert UNSUPPORTED_MESSAGE == (
+        "This is not an audio file we can read: "
+        "upload MP3, WAV, FLAC, Ogg, Opus, M4A, MP4, AIFF, MKV or WebM."
+    )
+
+
+@pytest.mark.parametrize("name", list(ACCEPTED_SAMPLES))
+def test_every_accepted_format_is_read(tmp_path: Path, name: str) -> None:
+    container, codec, rate, with_video = ACCEPTED_SAMPLES[name]
+    accepted = next(accepted for accepted in ACCEPTED_FORMATS if accepted.name == name)
+    path = tmp_path / f"sample{accepted.extensions[0]}"
+    write_audio(
+        path, stereo_test_signal(0.5, rate), rate, container=container, codec=codec,
+        with_video=with_video,
+    )  # fmt: skip
+    assert io.detect_container(path) == accepted.demuxer
+    info = io.probe(path)
+    assert f".{info.extension}" in accepted_extensions()
+    assert info.duration_seconds == pytest.approx(0.5, abs=0.06)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class AudioError(Exception):
     """Base of every audio error; ``str(error)`` is a one-line message fit for a user."""
@@ -22,11 +24,11 @@ class AudioTooLongError(AudioError):
         self.limit_seconds = limit_seconds
         self.duration_seconds = duration_seconds
         if duration_seconds is None:
-            message = f"Audio is longer than the limit of {_minutes(limit_seconds)}."
+            message = f"Audio is longer than the limit of {format_duration(limit_seconds)}."
         else:
             message = (
-                f"Audio is {_minutes(duration_seconds)} long; "
-                f"the limit is {_minutes(limit_seconds)}."
+                f"Audio is {format_duration(duration_seconds)} long; "
+                f"the limit is {format_duration(limit_seconds)}."
             )
         super().__init__(message)
 
@@ -35,8 +37,22 @@ class AudioTooLongError(AudioError):
         return (type(self), (self.limit_seconds, self.duration_seconds))
 
 
-def _minutes(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """A length of audio for a message: "45 s", "2.5 s", "4 min 5 s", "30 min", "10 h 0 min".
+
+    The one formatter for every message that prints a duration. Under ten seconds: tenths
+    when they matter; under an hour: whole seconds; from an hour: whole minutes.
+    """
+    if not math.isfinite(seconds) or seconds <= 0:
+        return "0 s"
+    if seconds < 9.95:
+        tenths = round(seconds, 1)
+        return f"{tenths:.0f} s" if tenths == int(tenths) else f"{tenths:.1f} s"
     whole = round(seconds)
     if whole < 60:
-        return f"{seconds:.1f} s"
-    return f"{whole // 60}:{whole % 60:02d} min"
+        return f"{whole} s"
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"

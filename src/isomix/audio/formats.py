@@ -3,10 +3,15 @@
 The name of an upload never chooses a demuxer: FFmpeg left to guess follows HLS playlists,
 concat lists and DASH manifests into other files (RELIABILITY.md point 1). Everything here
 returns the name of one real audio demuxer, which the decoder then pins.
+
+`ACCEPTED_FORMATS` is the one list of what an upload may be: the allow-list of demuxers is
+derived from it, the 415 message names it, and `GET /api/config` serves it to the UI's drop
+zone.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -20,7 +25,46 @@ MP4: Final = "mov,mp4,m4a,3gp,3g2,mj2"
 AIFF: Final = "aiff"
 MATROSKA: Final = "matroska,webm"
 
-ALLOWED_DEMUXERS: Final = frozenset({MP3, WAV, FLAC, OGG, MP4, AIFF, MATROSKA})
+
+@dataclass(frozen=True)
+class AcceptedFormat:
+    """One kind of file users may upload: its display name, its usual file name endings and
+    the demuxer that reads it (chosen from the content, never from the name)."""
+
+    name: str
+    extensions: tuple[str, ...]
+    demuxer: str
+
+
+ACCEPTED_FORMATS: Final = (
+    AcceptedFormat("MP3", (".mp3",), MP3),
+    AcceptedFormat("WAV", (".wav",), WAV),
+    AcceptedFormat("FLAC", (".flac",), FLAC),
+    AcceptedFormat("Ogg", (".ogg", ".oga"), OGG),
+    AcceptedFormat("Opus", (".opus",), OGG),
+    AcceptedFormat("M4A", (".m4a",), MP4),
+    AcceptedFormat("MP4", (".mp4",), MP4),
+    AcceptedFormat("AIFF", (".aiff", ".aif", ".aifc"), AIFF),
+    AcceptedFormat("MKV", (".mkv", ".mka"), MATROSKA),
+    AcceptedFormat("WebM", (".webm",), MATROSKA),
+)
+
+ALLOWED_DEMUXERS: Final = frozenset(accepted.demuxer for accepted in ACCEPTED_FORMATS)
+
+
+def accepted_names() -> list[str]:
+    """Display names, in the order of the list: "MP3", "WAV", ..."""
+    return [accepted.name for accepted in ACCEPTED_FORMATS]
+
+
+def accepted_extensions() -> list[str]:
+    """File name endings with their dot, for a file picker's `accept`: ".mp3", ".wav", ..."""
+    return [extension for accepted in ACCEPTED_FORMATS for extension in accepted.extensions]
+
+
+def _in_words(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
 
 _HEAD_BYTES: Final = 64
 # An MP3 may carry junk between its ID3 tag and the first frame; FFmpeg resyncs over a few KB.
@@ -32,9 +76,8 @@ _IMAGE_BRANDS: Final = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 )
 
-_UNSUPPORTED_MESSAGE: Final = (
-    "This file is not a supported audio file. "
-    "Upload MP3, WAV, FLAC, OGG/Opus, M4A/MP4, AIFF or MKV/WebM."
+UNSUPPORTED_MESSAGE: Final = (
+    f"This is not an audio file we can read: upload {_in_words(accepted_names())}."
 )
 
 
@@ -51,7 +94,7 @@ def detect_container(path: Path) -> str:
             return _after_id3(file)
         if _is_mpeg_audio_header(head, 0):
             return MP3
-    raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+    raise UnsupportedAudioError(UNSUPPORTED_MESSAGE)
 
 
 def _sniff_head(head: bytes) -> str | None:
@@ -84,7 +127,7 @@ def _after_id3(file: BinaryIO) -> str:
             break
         size_bytes = header[6:10]
         if any(byte & 0x80 for byte in size_bytes):
-            raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+            raise UnsupportedAudioError(UNSUPPORTED_MESSAGE)
         size = (size_bytes[0] << 21) | (size_bytes[1] << 14) | (size_bytes[2] << 7) | size_bytes[3]
         has_footer = bool(header[5] & 0x10)
         offset += 10 + size + (10 if has_footer else 0)
@@ -98,7 +141,7 @@ def _after_id3(file: BinaryIO) -> str:
     for position in range(len(window) - 3):
         if window[position] == 0xFF and _is_mpeg_audio_header(window, position):
             return MP3
-    raise UnsupportedAudioError(_UNSUPPORTED_MESSAGE)
+    raise UnsupportedAudioError(UNSUPPORTED_MESSAGE)
 
 
 def _is_mpeg_audio_header(data: bytes, position: int) -> bool:

@@ -8,7 +8,6 @@ duration limit whatever the header says, and writes into one growing buffer.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from isomix.audio.errors import (
 from isomix.audio.formats import MATROSKA, MP4, OGG, detect_container
 from isomix.audio.pinned import (
     DECODER_FAILURES,
+    PacketDecoder,
     audio_stream,
     declared_duration,
     decoded_frames,
@@ -88,30 +88,28 @@ class AudioInfo:
 
 
 def probe(path: Path, *, max_seconds: float | None = None) -> AudioInfo:
-    """Identify ``path`` and check it decodes, without decoding all of it."""
+    """Identify ``path``, check that it decodes and measure its length, without decoding it all.
+
+    The length is measured by demuxing: one pass over the packets adds up their durations
+    (no decoding; about 20 ms for a 4-minute MP3), so a header that understates the length
+    (an MP3 whose first frames claim a high bitrate) cannot get a long file past the limit,
+    and one that overstates it does not refuse a short one. Only the first half second is
+    decoded, to prove the stream decodes. Past ``max_seconds`` the pass stops and raises.
+    """
     demuxer = detect_container(path)
     with open_pinned(path, demuxer) as container:
         stream = audio_stream(container)
         codec = stream.codec_context.codec.canonical_name
-        duration = declared_duration(container, stream)
-        if max_seconds is not None and duration is not None and duration > max_seconds:
-            raise AudioTooLongError(max_seconds, duration)
-        first_rate = _decode_a_little(container, stream)
-        info = AudioInfo(
+        declared = declared_duration(container, stream)
+        scan = _scan(container, stream, max_seconds, declared)
+        return AudioInfo(
             container=container.format.name,
             extension=_extension(demuxer, codec, container),
             codec=codec,
-            sample_rate=stream.sample_rate or first_rate,
+            sample_rate=stream.sample_rate or scan.decoded_rate,
             channels=stream.channels,
-            duration_seconds=duration if duration is not None else 0.0,
+            duration_seconds=scan.seconds if scan.seconds > 0 else (declared or 0.0),
         )
-    if duration is None:
-        # No duration in the header (a WebM from MediaRecorder, a raw MP3 stream): add up
-        # packet durations, reading the file once more without decoding it.
-        with open_pinned(path, demuxer) as container:
-            counted = _duration_from_packets(container, audio_stream(container), max_seconds)
-        info = dataclasses.replace(info, duration_seconds=counted)
-    return info
 
 
 def decode(
@@ -228,36 +226,58 @@ def encode(
             )
 
 
-def _decode_a_little(container: av.container.InputContainer, stream: AudioStream) -> int:
-    """Decode about half a second; return the decoded sample rate. Raise if nothing decodes."""
+@dataclass(frozen=True)
+class _Scan:
+    seconds: float  # the packets' durations added up
+    decoded_rate: int  # the sample rate of the first decoded frame
+
+
+def _scan(
+    container: av.container.InputContainer,
+    stream: AudioStream,
+    max_seconds: float | None,
+    declared: float | None,
+) -> _Scan:
+    """One pass over the stream's packets: decode about half a second (raise if nothing
+    decodes) and add up every packet's duration, in integer ticks of the stream's time base.
+
+    A packet without a duration counts as long as the one before it (its codec's frames are
+    all alike).
+    """
+    time_base = stream.time_base
+    if time_base is None or time_base <= 0:
+        raise CorruptAudioError("The audio track of this file has no time base.")
+    limit_ticks = None
+    if max_seconds is not None:
+        limit_ticks = math.floor((max_seconds + _LIMIT_GRACE_SECONDS) / time_base)
+    decoder = PacketDecoder()
     decoded_samples = 0
     rate = 0
+    ticks = 0
+    previous = 0
     try:
-        for frame in decoded_frames(container, stream):
-            decoded_samples += frame.samples
-            rate = frame.sample_rate
-            if rate and decoded_samples >= _PROBE_DECODE_SECONDS * rate:
-                break
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the end-of-stream packet
+                continue
+            duration = packet.duration
+            if duration is None or duration <= 0:
+                duration = previous
+            ticks += duration
+            previous = duration
+            if limit_ticks is not None and ticks > limit_ticks:
+                assert max_seconds is not None
+                raise AudioTooLongError(max_seconds, _longer_than(declared, max_seconds))
+            if rate <= 0 or decoded_samples < _PROBE_DECODE_SECONDS * rate:
+                for frame in decoder.decode(packet):
+                    decoded_samples += frame.samples
+                    rate = frame.sample_rate
+    except AudioError:
+        raise
     except DECODER_FAILURES as error:
         raise_corrupt(error)
     if decoded_samples == 0 or rate <= 0:
         raise CorruptAudioError("The audio track of this file contains no decodable audio.")
-    return rate
-
-
-def _duration_from_packets(
-    container: av.container.InputContainer, stream: AudioStream, max_seconds: float | None
-) -> float:
-    total = 0.0
-    try:
-        for packet in container.demux(stream):
-            if packet.duration and packet.time_base:
-                total += float(packet.duration * packet.time_base)
-            if max_seconds is not None and total > max_seconds + _LIMIT_GRACE_SECONDS:
-                raise AudioTooLongError(max_seconds, None)
-    except DECODER_FAILURES as error:
-        raise_corrupt(error)
-    return total
+    return _Scan(seconds=float(ticks * time_base), decoded_rate=rate)
 
 
 def _extension(demuxer: str, codec: str, container: av.container.InputContainer) -> str:

@@ -109,18 +109,27 @@ def declared_duration(container: av.container.InputContainer, stream: AudioStrea
 def decoded_frames(
     container: av.container.InputContainer, stream: AudioStream
 ) -> Iterator[AudioFrame]:
-    """Decoded frames, skipping a few damaged packets as FFmpeg's command line does.
+    """Decoded frames, skipping a few damaged packets as FFmpeg's command line does."""
+    decoder = PacketDecoder()
+    for packet in container.demux(stream):
+        yield from decoder.decode(packet)
+
+
+class PacketDecoder:
+    """Decodes packets one at a time and tolerates a few damaged ones.
 
     A glitch in the middle of a song or a cut-off last frame should not lose the whole upload;
     a stream that keeps failing is corrupt.
     """
-    bad_packets = 0
-    for packet in container.demux(stream):
+
+    def __init__(self) -> None:
+        self.bad_packets = 0
+
+    def decode(self, packet: av.Packet[AudioStream]) -> list[AudioFrame]:
         try:
-            frames = packet.decode()
+            return packet.decode()
         except av.FFmpegError as error:
-            bad_packets += 1
-            if bad_packets > _MAX_BAD_PACKETS:
+            self.bad_packets += 1
+            if self.bad_packets > _MAX_BAD_PACKETS:
                 raise_corrupt(error)
-            continue
-        yield from frames
+            return []
