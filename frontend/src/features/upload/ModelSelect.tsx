@@ -1,6 +1,8 @@
-import { useId } from "react";
-import { modelHint } from "../../lib/status";
+import { useCallback, useId, useState } from "react";
+import { api } from "../../lib/api";
 import type { ModelInfo } from "../../lib/types";
+import { ModelInstall } from "./ModelInstall";
+import { modelFacts } from "./modelText";
 
 interface Props {
   models: ModelInfo[];
@@ -8,39 +10,74 @@ interface Props {
   onChange: (name: string) => void;
 }
 
-/** Installed models are selectable; the others are listed disabled, with how to install them. */
+/**
+ * Installed models are selectable; the others are listed disabled, each with an Install
+ * button when the server can fetch it, and the commands that install it by hand. Each fact is
+ * said once: the name (and "default") in the list, the description, then stems, quality and
+ * where its figure comes from, speed and size.
+ */
 export function ModelSelect({ models, value, onChange }: Props) {
   const id = useId();
-  const selected = models.find((m) => m.name === value);
-  const missing = models.filter((m) => !m.installed);
+  // What the server said after an install, by name; the page's list is not re-read.
+  const [updates, setUpdates] = useState<Record<string, ModelInfo>>({});
+  const [installed, setInstalled] = useState("");
+  const list = models.map((m) => (updates[m.name] ? { ...updates[m.name]!, default: m.default } : m));
+  const selected = list.find((m) => m.name === value);
+  const missing = list.filter((m) => !m.installed);
+
+  const onInstalled = useCallback(
+    (name: string) => {
+      api
+        .models()
+        .then((fresh) => {
+          setUpdates(Object.fromEntries(fresh.map((m) => [m.name, m])));
+          if (fresh.some((m) => m.name === name && m.installed)) {
+            setInstalled(name);
+            onChange(name);
+          }
+        })
+        .catch(() => setInstalled(""));
+    },
+    [onChange],
+  );
+
   return (
     <div className="field">
       <label htmlFor={id}>Separation model</label>
       <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-describedby={`${id}-desc`}>
-        {models.map((m) => (
+        {list.map((m) => (
           <option key={m.name} value={m.name} disabled={!m.installed}>
             {m.name}
-            {m.low_quality ? " (low quality)" : ""}
             {m.default ? " (default)" : ""}
             {!m.installed ? " (not installed)" : ""}
           </option>
         ))}
       </select>
-      <div id={`${id}-desc`} className="muted small">
+      <div id={`${id}-desc`}>
         {selected ? (
           <>
-            <span>{selected.description}</span> <span>{modelHint(selected)}</span>
-            {selected.low_quality && <strong className="warn"> Lower quality than the Demucs models.</strong>}
+            <p className={selected.low_quality ? "warn" : undefined}>{selected.description}</p>
+            <p className="muted small">{modelFacts(selected)}</p>
           </>
         ) : null}
       </div>
+      <p className="small" role="status">
+        {installed ? `${installed} is installed and selected.` : ""}
+      </p>
       {missing.length > 0 && (
         <details className="small">
-          <summary>{missing.length} more model{missing.length > 1 ? "s" : ""} not installed</summary>
-          <ul>
+          <summary>
+            {missing.length} more model{missing.length > 1 ? "s" : ""} not installed
+          </summary>
+          <ul className="list">
             {missing.map((m) => (
-              <li key={m.name}>
-                <strong>{m.name}</strong>: {m.description} <code>{m.install_hint}</code>
+              <li key={m.name} className="card">
+                <p>
+                  <strong>{m.name}</strong>: {m.description}
+                </p>
+                <p className="muted">{modelFacts(m)}</p>
+                {m.problem && <p className="warn">{m.problem}</p>}
+                <ModelInstall model={m} onInstalled={onInstalled} />
               </li>
             ))}
           </ul>

@@ -1,0 +1,102 @@
+import { useCallback, useEffect, useState } from "react";
+import { ErrorNotice } from "../../components/ErrorNotice";
+import { ProgressBar } from "../../components/ProgressBar";
+import { client } from "../../lib/api";
+import { apiErrorFrom } from "../../lib/errors";
+import type { ModelInfo } from "../../lib/types";
+import { CommandLine } from "./CommandLine";
+import { installPercent, installProgressText } from "./modelText";
+
+type Install = NonNullable<ModelInfo["install"]>;
+
+/** How often a running install is asked for its progress. */
+export const INSTALL_POLL_MS = 500;
+
+const path = (name: string) => ({ params: { path: { name } } });
+
+async function startInstall(name: string): Promise<Install> {
+  const { data, error, response } = await client.POST("/api/models/{name}/install", path(name));
+  if (!response.ok || !data) throw apiErrorFrom(response.status, error);
+  return data;
+}
+
+async function readInstall(name: string): Promise<Install> {
+  const { data, error, response } = await client.GET("/api/models/{name}/install", path(name));
+  if (!response.ok || !data) throw apiErrorFrom(response.status, error);
+  return data;
+}
+
+interface Props {
+  model: ModelInfo;
+  /** Called once the model is installed (the picker then re-reads the models). */
+  onInstalled: (name: string) => void;
+}
+
+/** A model that is not installed: an Install button when the server can fetch it from the
+ * model hub, its progress and outcome, and the commands that install it by hand. */
+export function ModelInstall({ model, onInstalled }: Props) {
+  const [install, setInstall] = useState<Install | null>(model.install ?? null);
+  const [refused, setRefused] = useState<unknown>(null);
+  const running = install?.state === "running";
+
+  const follow = useCallback(
+    (next: Install) => {
+      setInstall(next);
+      if (next.state === "installed") onInstalled(next.model);
+    },
+    [onInstalled],
+  );
+
+  useEffect(() => {
+    if (!running) return;
+    let alive = true;
+    const timer = window.setTimeout(() => {
+      readInstall(model.name)
+        .then((next) => alive && follow(next))
+        .catch((error: unknown) => alive && setRefused(error));
+    }, INSTALL_POLL_MS);
+    return () => {
+      alive = false;
+      window.clearTimeout(timer);
+    };
+  }, [running, install, model.name, follow]);
+
+  const start = () => {
+    setRefused(null);
+    startInstall(model.name)
+      .then(follow)
+      .catch((error: unknown) => setRefused(error));
+  };
+
+  // After a failure its commands come right under it; the hint lists the others.
+  const failed = install?.state === "failed" ? (install.commands ?? []) : [];
+  const others = (model.install_commands ?? []).filter((c) => !failed.includes(c));
+  return (
+    <div className="model-install">
+      {model.installable && !running && install?.state !== "installed" && (
+        <button type="button" className="primary" onClick={start}>
+          {install?.state === "failed" ? `Try installing ${model.name} again` : `Install ${model.name}`}
+        </button>
+      )}
+      {install && install.state !== "failed" && (
+        <div className="small" aria-live="polite">
+          <ProgressBar value={installPercent(install)} label={`Installing ${model.name}`} valueText={installProgressText(install)} />
+          <span>{installProgressText(install)}</span>
+        </div>
+      )}
+      {install?.state === "failed" && (
+        <p className="notice notice-error" role="alert">
+          {install.error}
+        </p>
+      )}
+      {failed.map((command) => (
+        <CommandLine key={command} command={command} />
+      ))}
+      {refused !== null && <ErrorNotice error={refused} />}
+      <p className="small">{model.install_hint}</p>
+      {others.map((command) => (
+        <CommandLine key={command} command={command} />
+      ))}
+    </div>
+  );
+}
