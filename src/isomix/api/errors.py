@@ -1,8 +1,15 @@
-"""One error shape for the whole API: HTTP status + {"detail": "<human message>", "code": "..."}."""
+"""One error shape for the whole API: HTTP status + {"detail": "<human message>", "code": "..."}.
+
+Messages stay short whatever the request held: a value from the request is quoted at most
+`MAX_QUOTED_CHARS` long (`shorten`), a list of them names a few and counts the rest
+(`name_a_few`), and a validation error lists its first `MAX_VALIDATION_ISSUES` issues and then
+how many more there were.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +27,12 @@ _CODE_BY_STATUS = {
     415: "unsupported_media",
     422: "invalid_options",
 }
+
+
+MAX_QUOTED_CHARS: Final = 60
+NAMED_AT_MOST: Final = 5
+MAX_VALIDATION_ISSUES: Final = 20
+MAX_ISSUE_MESSAGE_CHARS: Final = 200
 
 
 class ApiError(Exception):
@@ -40,6 +53,20 @@ def not_ready(detail: str) -> ApiError:
 
 def invalid(detail: str) -> ApiError:
     return ApiError(422, "invalid_options", detail)
+
+
+def shorten(value: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A value from the request, cut to `limit` characters for a message."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def name_a_few(names: Iterable[str], at_most: int = NAMED_AT_MOST) -> str:
+    """Names for a message, each shortened: all of them up to `at_most`, else the first
+    `at_most` and "and N more"."""
+    listed = list(names)
+    shown = ", ".join(shorten(name) for name in listed[:at_most])
+    rest = len(listed) - at_most
+    return f"{shown} and {rest} more" if rest > 0 else shown
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -68,12 +95,23 @@ def _http_error(_request: Request, error: Exception) -> JSONResponse:
 def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     # FastAPI's shape, minus `input` and `ctx`: they echo the request (NaN would not even
-    # serialise as JSON) and can be large.
-    details = [
-        {"type": item.get("type"), "loc": list(item.get("loc", ())), "msg": item.get("msg")}
-        for item in error.errors()
-    ]
+    # serialise as JSON) and can be large. Keys in `loc` come from the request too: shortened.
+    # Past MAX_VALIDATION_ISSUES, one last issue says how many more there were.
+    issues = error.errors()
+    details: list[dict[str, Any]] = [_issue(item) for item in issues[:MAX_VALIDATION_ISSUES]]
+    more = len(issues) - MAX_VALIDATION_ISSUES
+    if more > 0:
+        details.append({"type": "too_many_errors", "loc": [], "msg": f"and {more} more"})
     return JSONResponse({"detail": details, "code": "invalid_options"}, status_code=422)
+
+
+def _issue(item: Any) -> dict[str, Any]:
+    loc: Sequence[Any] = item.get("loc", ())
+    return {
+        "type": shorten(str(item.get("type")), MAX_ISSUE_MESSAGE_CHARS),
+        "loc": [part if isinstance(part, int) else shorten(str(part)) for part in loc],
+        "msg": shorten(str(item.get("msg")), MAX_ISSUE_MESSAGE_CHARS),
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:

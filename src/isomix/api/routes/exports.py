@@ -9,7 +9,7 @@ from isomix import schemas
 from isomix.api import urls
 from isomix.api.deps import ExportDep, ProjectDep, SessionDep
 from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
-from isomix.api.errors import error_responses, invalid, not_ready
+from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
 from isomix.api.present import export_out, stem_names
 from isomix.audio.export_formats import MEDIA_TYPES
 from isomix.jobs import queue
@@ -32,7 +32,9 @@ def create_export(
     names = stem_names(stem_set)
     unknown = sorted(set(request.stems) - set(names))
     if unknown:
-        raise invalid(f"Unknown stem(s) {', '.join(unknown)}; this project has {', '.join(names)}.")
+        raise invalid(
+            f"Unknown stem(s) {name_a_few(unknown)}; this project has {', '.join(names)}."
+        )
     now = utcnow()
     export = Export(
         project_id=project.id,
