@@ -64,6 +64,12 @@ class Project(BaseModel):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
+    existing: bool = Field(
+        default=False,
+        description="True only in the 200 answer to an upload of a file that is already in "
+        "the library with the same options (queued, processing or ready): this is that "
+        "project, and the new upload was discarded. False everywhere else.",
+    )
 
 
 class ProjectList(BaseModel):
@@ -199,6 +205,10 @@ class PublicConfig(BaseModel):
     max_upload_bytes: int
     max_duration_seconds: float
     default_model: str
+    # What an upload may be (audio/formats.py): display names ("MP3", "WAV", ...) in the order
+    # to show them, and file name endings with their dot (".mp3", ...) for a file picker.
+    accepted_formats: list[str]
+    accepted_extensions: list[str]
 
 
 class Health(BaseModel):

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -14,11 +15,14 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from api.support import files_under, row_counts, upload, wav_bytes
 from isomix.api.routes import projects as projects_routes
 from isomix.audio import io as audio_io
+from isomix.db import get_sessionmaker
 from isomix.jobs.embedded import drain
+from isomix.models import Project, utcnow
 
 FILENAME = "Café – Canção.wav"
 STEMS = ["drums", "bass", "other", "vocals"]
@@ -159,7 +163,20 @@ def test_same_song_shares_stems_until_the_last_project_goes(
     first = client.get(f"/api/projects/{first['id']}").json()
     assert [stem["name"] for stem in first["stems"]] == ["vocals", "no_vocals"]
 
-    # Same bytes and options: ready at once, no job.
+    # Same bytes and options: the existing project answers, and no second row is made.
+    status, again = upload(
+        client, song, filename="copy.wav", model="demucs_unittest", two_stems="vocals"
+    )
+    assert (status, again["id"], again["existing"]) == (200, first["id"], True)
+    assert row_counts()["projects"] == 1
+    # Once that one is past its expiry (not yet collected), the same upload is a new project
+    # sharing its stems: ready at once, no job.
+    with get_sessionmaker()() as session, session.begin():
+        session.execute(
+            update(Project)
+            .where(Project.id == first["id"])
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
     status, second = upload(
         client, song, filename="copy.wav", model="demucs_unittest", two_stems="vocals"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import anyio
 import pytest
 from fastapi.testclient import TestClient
+from helpers.crafted_audio import bitrate_lying_mp3
 
 from api.support import SetEnv, files_under, row_counts, upload, wav_bytes
+from isomix.api.upload import MAX_BOUNDARY_CHARS
 
 
 def assert_nothing_left(data_dir: Path) -> None:
@@ -43,6 +46,20 @@ def test_not_audio_is_415(client: TestClient, data_dir: Path) -> None:
     refused(client, b"just some text, not a song\n" * 100, 415, "unsupported_media", data_dir)
 
 
+def test_415_says_it_once_and_names_the_formats_the_api_serves(
+    client: TestClient, data_dir: Path
+) -> None:
+    body = refused(client, b"%PDF-1.7\n" + b"x" * 5000, 415, "unsupported_media", data_dir)
+    detail = str(body["detail"])
+    config = client.get("/api/config").json()
+    names = config["accepted_formats"]
+    assert names[:3] == ["MP3", "WAV", "FLAC"] and "AIFF" in names
+    assert ".mp3" in config["accepted_extensions"] and ".aac" not in config["accepted_extensions"]
+    # One sentence, ending with the list /api/config serves to the drop zone.
+    assert detail.count(".") == 1
+    assert detail.endswith(f"{', '.join(names[:-1])} or {names[-1]}.")
+
+
 def test_id3_hls_polyglot_is_415_and_reads_no_other_file(
     client: TestClient, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -70,7 +87,24 @@ def test_empty_file_is_refused(client: TestClient, data_dir: Path) -> None:
 def test_too_long_is_422(client: TestClient, data_dir: Path, song: bytes, set_env: SetEnv) -> None:
     set_env(max_duration_seconds=1.0)
     body = refused(client, song, 422, "too_long", data_dir)
-    assert "limit" in str(body["detail"])
+    assert body["detail"] == "Audio is 2.5 s long; the limit is 1 s."
+
+
+def test_too_long_speaks_in_hours_and_minutes(
+    client: TestClient, data_dir: Path, set_env: SetEnv
+) -> None:
+    set_env(max_duration_seconds=30)
+    body = refused(client, wav_bytes(245.0, rate=8000, channels=1), 422, "too_long", data_dir)
+    assert body["detail"] == "Audio is 4 min 5 s long; the limit is 30 s."
+
+
+def test_mp3_claiming_less_than_its_length_is_refused_at_once(
+    client: TestClient, data_dir: Path
+) -> None:
+    """A 64 kbps start, then an hour at 8 kbps: the header says about 18 of the 30 minutes
+    allowed; the probe counts the frames and refuses it before any job is queued."""
+    body = refused(client, bitrate_lying_mp3(), 422, "too_long", data_dir, filename="x.mp3")
+    assert body["detail"] == "Audio is longer than the limit of 30 min."
 
 
 def test_too_large_is_413_by_content_length(
@@ -184,6 +218,116 @@ def test_unterminated_multipart_body_is_422(client: TestClient, data_dir: Path) 
     )
     assert response.status_code == 422
     assert_nothing_left(data_dir)
+
+
+def test_file_names_lose_bidirectional_and_other_controls(client: TestClient) -> None:
+    controls = "\u202e\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    status, body = upload(
+        client,
+        wav_bytes(0.5),
+        filename=f"{controls}Song\u202egnp.exe\x85\u2028 (live).wav",
+        model="demucs_unittest",
+    )
+    assert status == 202, body
+    assert body["filename"] == "Songgnp.exe (live).wav"
+    # Joiners are not controls: an emoji sequence keeps its zero-width joiner.
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    status, body = upload(client, wav_bytes(0.6), filename=f"{family}.wav")
+    assert (status, body["filename"]) == (202, f"{family}.wav")
+
+
+def _multipart(boundary: str, *parts: bytes, closing: bool = True) -> bytes:
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+    return body + (b"--" + boundary.encode() + b"--\r\n" if closing else b"")
+
+
+def _file_part(content: bytes = b"RIFF", headers: bytes = b"") -> bytes:
+    return (
+        b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        + headers
+        + b"Content-Type: audio/wav\r\n\r\n"
+        + content
+    )
+
+
+MALFORMED_BODIES: dict[str, tuple[str, bytes]] = {
+    # name: (boundary parameter as sent, body)
+    "boundary of 300 characters": ("b" * 300, _multipart("b" * 300, _file_part())),
+    "boundary one past RFC 2046's 70": (
+        "b" * (MAX_BOUNDARY_CHARS + 1),
+        _multipart("b" * (MAX_BOUNDARY_CHARS + 1), _file_part()),
+    ),
+    "empty boundary": ("", _multipart("", _file_part())),
+    "empty quoted boundary": ('""', _multipart("", _file_part())),
+    "another boundary in the body": ("xyz", _multipart("abc", _file_part())),
+    "no line break after the boundary": ("xyz", b"--xyz" + _file_part()),
+    "garbage before the first boundary": ("xyz", b"hello\r\n" + _multipart("xyz", _file_part())),
+    "only the closing boundary": ("xyz", b"--xyz--\r\n"),
+    "part without a disposition": ("xyz", _multipart("xyz", b"Content-Type: audio/wav\r\n\r\nx")),
+    "header line without a colon": ("xyz", _multipart("xyz", b"no colon here\r\n\r\nx")),
+    "header line of 8 KB": (
+        "xyz",
+        _multipart("xyz", _file_part(headers=b"X-Pad: " + b"p" * 8192 + b"\r\n")),
+    ),
+    "fifty part headers": (
+        "xyz",
+        _multipart("xyz", _file_part(headers=b"".join(b"X-%d: y\r\n" % n for n in range(50)))),
+    ),
+    "two files": ("xyz", _multipart("xyz", _file_part(), _file_part())),
+    "cut inside the part headers": ("xyz", b'--xyz\r\nContent-Disposition: form-data; name="fi'),
+    "no closing boundary": ("xyz", _multipart("xyz", _file_part(wav_bytes(0.2)), closing=False)),
+    "seventeen form fields": (
+        "xyz",
+        _multipart(
+            "xyz",
+            *(b'Content-Disposition: form-data; name="f%d"\r\n\r\nv' % n for n in range(17)),
+            _file_part(),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_BODIES, ids=list(MALFORMED_BODIES))
+def test_malformed_multipart_is_a_4xx_in_the_error_shape(
+    client: TestClient, data_dir: Path, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    boundary, body = MALFORMED_BODIES[case]
+    caplog.set_level(logging.DEBUG)
+    response = client.post(
+        "/api/projects",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert 400 <= response.status_code < 500, response.text
+    answer = response.json()
+    assert set(answer) == {"detail", "code"}, answer
+    assert isinstance(answer["detail"], str) and len(answer["detail"]) < 200
+    assert answer["code"] == "invalid_options"
+    assert_nothing_left(data_dir)
+    # Refused, not crashed: no traceback and nothing at ERROR in the log.
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
+
+
+@pytest.mark.parametrize("charset", ["base64", "zlib", "rot13", "utf-8\0", "no-such-charset"])
+def test_a_charset_that_is_no_text_encoding_falls_back_to_utf8(
+    client: TestClient, charset: str
+) -> None:
+    name = "Ünïcode.wav".encode()
+    body = _multipart(
+        "xyz",
+        b'Content-Disposition: form-data; name="model"\r\n\r\ndemucs_unittest',
+        b'Content-Disposition: form-data; name="file"; filename="' + name + b'"\r\n\r\n'
+        + wav_bytes(0.3),
+    )  # fmt: skip
+    response = client.post(
+        "/api/projects",
+        content=body,
+        headers={"Content-Type": f'multipart/form-data; charset="{charset}"; boundary=xyz'},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["filename"] == "Ünïcode.wav"
 
 
 def test_user_file_name_never_reaches_a_path(client: TestClient, data_dir: Path) -> None:

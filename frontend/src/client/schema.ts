@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Read Config
-         * @description Limits the UI checks before uploading, and the model used when none is chosen.
+         * @description Limits and accepted formats the UI checks before uploading, and the model used when
+         *     none is chosen.
          */
         get: operations["config-read_config"];
         put?: never;
@@ -123,6 +124,10 @@ export interface paths {
         /**
          * Create Project
          * @description Upload a song (multipart: file, and optional model, two_stems, shifts) to separate.
+         *
+         *     202 with the new project. 200 with the existing project and `existing: true` when the
+         *     same file (same content) with the same options is already in the library, queued,
+         *     processing or ready: the upload is discarded and no second project is made.
          */
         post: operations["projects-create_project"];
         delete?: never;
@@ -541,6 +546,12 @@ export interface components {
             eta_seconds: number | null;
             /** Events Url */
             events_url: string;
+            /**
+             * Existing
+             * @description True only in the 200 answer to an upload of a file that is already in the library with the same options (queued, processing or ready): this is that project, and the new upload was discarded. False everywhere else.
+             * @default false
+             */
+            existing: boolean;
             /** Expires At */
             expires_at: string | null;
             /** Filename */
@@ -587,6 +598,10 @@ export interface components {
         };
         /** PublicConfig */
         PublicConfig: {
+            /** Accepted Extensions */
+            accepted_extensions: string[];
+            /** Accepted Formats */
+            accepted_formats: string[];
             /** Default Model */
             default_model: string;
             /** Max Duration Seconds */
@@ -945,6 +960,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The same file with the same options is already in the library (queued, processing or ready): that project, with `existing: true`. The upload was discarded; no new project was created. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
             /** @description Successful Response */
             202: {
                 headers: {

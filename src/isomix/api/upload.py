@@ -2,12 +2,15 @@
 
 Starlette's form parser spools file parts without any size cap (RELIABILITY 3), so the request
 stream is fed to python-multipart's parser directly and the file part is written through an
-UploadWriter that stops at the limit.
+UploadWriter that stops at the limit. Every way a body can be malformed ends in a 422 (or 413)
+in the API's error shape, and a client that goes away mid-upload costs one log line; in every
+case nothing of the upload is left on disk.
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -16,19 +19,30 @@ from dataclasses import dataclass, field
 import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from isomix.api.errors import ApiError, invalid
+from isomix.api.errors import ApiError, invalid, shorten
 from isomix.storage import UploadTooLargeError, UploadWriter
+
+logger = logging.getLogger(__name__)
 
 FILE_FIELD = "file"
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 16 * 1024
 MAX_FILENAME_CHARS = 255
+# RFC 2046 section 5.1.1: a boundary is 1 to 70 characters.
+MAX_BOUNDARY_CHARS = 70
+# Not an HTTP status a client ever reads (it has gone); nginx's number for it, in access logs.
+CLIENT_CLOSED_REQUEST = 499
 # Multipart framing around the file: boundaries, part headers, the small form fields.
 CONTENT_LENGTH_SLACK = MAX_FIELDS * MAX_FIELD_BYTES + 64 * 1024
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Stripped from file names: C0 and C1 controls and DEL; the bidirectional controls (embeddings,
+# overrides, isolates, marks: U+202E shows "evil\u202Ewav.exe" reversed in the library);
+# line and paragraph separators.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
 
 
 def too_large(error: UploadTooLargeError) -> ApiError:
@@ -36,7 +50,8 @@ def too_large(error: UploadTooLargeError) -> ApiError:
 
 
 def clean_filename(raw: str) -> str:
-    """The user's file name as display data: last path component, no control characters."""
+    """The user's file name as display data: last path component, no control characters
+    (bidirectional ones included)."""
     name = unicodedata.normalize("NFC", raw)
     name = re.split(r"[/\\]", name)[-1]
     name = _CONTROL.sub("", name).strip()
@@ -90,7 +105,7 @@ class _UploadParser:
     def _decode(self, raw: bytes) -> str:
         try:
             return raw.decode(self.charset)
-        except UnicodeDecodeError:
+        except ValueError:  # UnicodeDecodeError, or a plain UnicodeError (idna, punycode)
             return raw.decode("latin-1")
 
     def on_part_begin(self) -> None:
@@ -115,7 +130,7 @@ class _UploadParser:
         self._part.name = self._decode(options[b"name"])
         if b"filename" not in options:
             if len(self.fields) >= MAX_FIELDS:
-                raise invalid("Too many form fields.")
+                raise invalid(f"Too many form fields (at most {MAX_FIELDS}).")
             return
         if self._part.name != FILE_FIELD or self.writer is not None:
             raise invalid(f"Send exactly one file, in the form field '{FILE_FIELD}'.")
@@ -129,7 +144,7 @@ class _UploadParser:
         chunk = data[start:end]
         if self._part.filename is None:
             if len(self._part.data) + len(chunk) > MAX_FIELD_BYTES:
-                raise invalid(f"Form field '{self._part.name}' is too long.")
+                raise invalid(f"Form field '{shorten(self._part.name)}' is too long.")
             self._part.data.extend(chunk)
             return
         assert self.writer is not None
@@ -170,28 +185,29 @@ async def receive_upload(
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise invalid("Send the upload as multipart/form-data with a 'file' field.")
-    charset = params.get(b"charset", b"utf-8").decode("latin-1")
-    try:
-        charset = codecs.lookup(charset).name
-    except LookupError:
-        charset = "utf-8"
+    boundary = params[b"boundary"]
+    if not 1 <= len(boundary) <= MAX_BOUNDARY_CHARS:
+        raise invalid(f"The multipart boundary must be 1 to {MAX_BOUNDARY_CHARS} characters long.")
     parser = _UploadParser(
-        project_id=project_id, limit=limit, charset=charset, on_file_start=on_file_start
-    )
-    multipart = MultipartParser(
-        params[b"boundary"],
-        {
-            "on_part_begin": parser.on_part_begin,
-            "on_part_data": parser.on_part_data,
-            "on_part_end": parser.on_part_end,
-            "on_header_field": parser.on_header_field,
-            "on_header_value": parser.on_header_value,
-            "on_header_end": parser.on_header_end,
-            "on_headers_finished": parser.on_headers_finished,
-            "on_end": parser.on_end,
-        },
+        project_id=project_id,
+        limit=limit,
+        charset=_text_charset(params.get(b"charset")),
+        on_file_start=on_file_start,
     )
     try:
+        multipart = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": parser.on_part_begin,
+                "on_part_data": parser.on_part_data,
+                "on_part_end": parser.on_part_end,
+                "on_header_field": parser.on_header_field,
+                "on_header_value": parser.on_header_value,
+                "on_header_end": parser.on_header_end,
+                "on_headers_finished": parser.on_headers_finished,
+                "on_end": parser.on_end,
+            },
+        )
         async for chunk in request.stream():
             multipart.write(chunk)
             if parser.pending:
@@ -207,9 +223,36 @@ async def receive_upload(
         if isinstance(error, UploadTooLargeError):
             raise too_large(error) from None
         if isinstance(error, FormParserError):
-            raise invalid("The multipart body is malformed.") from error
+            raise invalid("The multipart body is malformed.") from None
+        if isinstance(error, ClientDisconnect):
+            received = parser.writer.size if parser.writer is not None else 0
+            logger.info(
+                "upload %s: the client disconnected after %d bytes of the file; discarded",
+                project_id,
+                received,
+            )
+            raise ApiError(
+                CLIENT_CLOSED_REQUEST,
+                "client_disconnected",
+                "The client disconnected before the upload was complete.",
+            ) from None
         raise
     return ReceivedUpload(writer=parser.writer, filename=parser.filename, fields=parser.fields)
+
+
+def _text_charset(declared: bytes | None) -> str:
+    """The charset for field values and the file name: the declared one when it is a text
+    encoding Python knows (not base64, zlib...), else UTF-8."""
+    if declared is None:
+        return "utf-8"
+    try:
+        name = codecs.lookup(declared.decode("latin-1")).name
+        b"a".decode(name)  # LookupError for codecs that are not text encodings
+    except UnicodeError:
+        pass  # a text encoding that cannot read one byte ("a" in UTF-16): still text
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return "utf-8"
+    return name
 
 
 def _discard(parser: _UploadParser) -> None:

@@ -272,3 +272,29 @@ def _sweep_files(now: datetime) -> int:
         if state == JobStatus.expired or (state is None and old(path)):
             remove(path)
     return removed
+
+
+def remove_partial_uploads() -> int:
+    """Delete project folders that have no row and hold nothing but a partial upload
+    (`original.upload`, or not even that): what a crash in the middle of an upload leaves.
+
+    For the embedded server at start, before it listens: then no upload can be under way.
+    Never call it while another process may be receiving uploads into this data directory
+    (several API processes): their uploads look exactly like this until their row is
+    committed. Returns how many folders were removed; the ORPHAN_GRACE sweep of `run_cleanup`
+    catches the rest.
+    """
+    with lease.session() as db:
+        project_ids = set(db.scalars(select(Project.id)))
+    removed = 0
+    for path in storage.entries(storage.PROJECTS):
+        if path.name in project_ids or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            names = {child.name for child in path.iterdir()}
+        except FileNotFoundError:
+            continue
+        if names <= {storage.UPLOAD_TEMP_NAME} and storage.remove(path):
+            log.info("removed %s: an upload that never completed", path.name)
+            removed += 1
+    return removed

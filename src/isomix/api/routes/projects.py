@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select, update
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from isomix import schemas, stemsets, storage
 from isomix.api import urls
@@ -37,11 +39,22 @@ EVENTS_KEEPALIVE_SECONDS = 15.0
 # SQLite integers are 64-bit; a larger offset would be a server error instead of a 422.
 MAX_OFFSET = 2**31
 
+# A project in one of these states answers an upload of the same file with the same options.
+REUSABLE_STATUSES = (JobStatus.queued, JobStatus.processing, JobStatus.ready)
+
 UPLOAD_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"multipart/form-data": {"schema": schemas.UploadForm.model_json_schema()}},
-    }
+    },
+    "responses": {
+        "200": {
+            "description": "The same file with the same options is already in the library "
+            "(queued, processing or ready): that project, with `existing: true`. The upload "
+            "was discarded; no new project was created.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Project"}}},
+        }
+    },
 }
 
 
@@ -64,6 +77,43 @@ def _early_check(fields: dict[str, str], settings: Settings) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Stored:
+    project_id: str
+    queued: bool  # waits for a separation
+    existing: bool  # an existing project answers; nothing was inserted
+
+
+def _reuse_existing(
+    session: Session, sha256: str, choice: SeparationChoice, settings: Settings
+) -> str | None:
+    """The newest live project of the same content and options (one user today; with accounts,
+    the same owner's), its retention restarted as a new upload's would be; None if there is
+    none. Committed."""
+    now = utcnow()
+    live = (
+        Project.content_sha256 == sha256,
+        Project.model == choice.model,
+        Project.two_stems == choice.two_stems,
+        Project.shifts == choice.shifts,
+        Project.status.in_(REUSABLE_STATUSES),
+        or_(Project.expires_at.is_(None), Project.expires_at > now),
+    )
+    found = session.scalar(
+        select(Project.id).where(*live).order_by(Project.created_at.desc(), Project.id).limit(1)
+    )
+    if found is None:
+        return None
+    kept = session.execute(
+        update(Project)
+        .where(Project.id == found, *live)
+        .values(expires_at=now + timedelta(hours=settings.retention_hours))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return found if rowcount(kept) == 1 else None
+
+
 def _insert_project(
     *,
     project_id: str,
@@ -72,9 +122,13 @@ def _insert_project(
     info: audio_io.AudioInfo,
     choice: SeparationChoice,
     settings: Settings,
-) -> bool:
-    """Create the row; `ready` at once when a stem set with the same key exists (dedup).
-    Returns whether it waits for a separation."""
+) -> _Stored:
+    """Create the row, unless a live project of the same file and options exists: then that
+    one answers. The new row is `ready` at once when a stem set with the same key exists.
+
+    Two identical uploads at the same moment can still both insert (there is no unique
+    index); each gets a working project, as before this check.
+    """
     key = stemsets.cache_key(upload.writer.sha256, choice.model, choice.two_stems, choice.shifts)
     now = utcnow()
     project = Project(
@@ -96,6 +150,9 @@ def _insert_project(
         expires_at=now + timedelta(hours=settings.retention_hours),
     )
     with get_sessionmaker()() as session:
+        existing = _reuse_existing(session, upload.writer.sha256, choice, settings)
+        if existing is not None:
+            return _Stored(project_id=existing, queued=False, existing=True)
         claimed = stemsets.claim_existing(session, key)
         if claimed is not None:
             project.stem_set_id = claimed.id
@@ -105,7 +162,9 @@ def _insert_project(
             project.finished_at = now
         session.add(project)
         session.commit()
-        return project.status == JobStatus.queued
+        return _Stored(
+            project_id=project_id, queued=project.status == JobStatus.queued, existing=False
+        )
 
 
 def _read_project(project_id: str, settings: Settings) -> schemas.Project:
@@ -124,7 +183,12 @@ def _read_project(project_id: str, settings: Settings) -> schemas.Project:
     responses=error_responses(409, 413, 415, 422),
 )
 async def create_project(request: Request, settings: SettingsDep) -> schemas.Project:
-    """Upload a song (multipart: file, and optional model, two_stems, shifts) to separate."""
+    """Upload a song (multipart: file, and optional model, two_stems, shifts) to separate.
+
+    202 with the new project. 200 with the existing project and `existing: true` when the
+    same file (same content) with the same options is already in the library, queued,
+    processing or ready: the upload is discarded and no second project is made.
+    """
     metrics = metrics_of(request)
     limit = settings.max_upload_bytes
     try:
@@ -156,7 +220,7 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
         except AudioError as error:
             raise _audio_error(error) from None
         source_path = await run_in_threadpool(upload.writer.finalize, info.extension)
-        queued = await run_in_threadpool(
+        stored = await run_in_threadpool(
             lambda: _insert_project(
                 project_id=project_id,
                 upload=upload,
@@ -171,9 +235,19 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
         if isinstance(error, ApiError):
             metrics.upload_refused(error.code)
         raise
-    # Committed: from here on the files belong to the project, whatever happens.
     metrics.upload_accepted()
-    if queued:
+    if stored.existing:
+        # Nothing new was committed: the upload's files are nobody's.
+        await run_in_threadpool(upload.writer.discard)
+        body = await run_in_threadpool(_read_project, stored.project_id, settings)
+        answer = JSONResponse(
+            body.model_copy(update={"existing": True}).model_dump(mode="json"), status_code=200
+        )
+        # FastAPI sends a returned Response as it is: 200 instead of the route's 202. (With the
+        # signature annotated `-> schemas.Project | JSONResponse`, this cast can go.)
+        return cast(schemas.Project, answer)
+    # Committed: from here on the files belong to the project, whatever happens.
+    if stored.queued:
         await run_in_threadpool(queue.enqueue_separation, project_id)
     return await run_in_threadpool(_read_project, project_id, settings)
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from isomix import schemas
 from isomix.api.deps import SettingsDep
 from isomix.api.options import default_model
+from isomix.audio.formats import accepted_extensions, accepted_names
 from isomix.config import Settings
 from isomix.db import get_engine
 from isomix.metrics import metrics_of
@@ -22,11 +23,14 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 @config_router.get("", response_model=schemas.PublicConfig)
 def read_config(settings: SettingsDep) -> schemas.PublicConfig:
-    """Limits the UI checks before uploading, and the model used when none is chosen."""
+    """Limits and accepted formats the UI checks before uploading, and the model used when
+    none is chosen."""
     return schemas.PublicConfig(
         max_upload_bytes=settings.max_upload_bytes,
         max_duration_seconds=settings.max_duration_seconds,
         default_model=default_model(settings),
+        accepted_formats=accepted_names(),
+        accepted_extensions=accepted_extensions(),
     )
 
 
