@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -14,8 +15,11 @@ import pytest
 from api.support import files_under, row_counts, upload, wav_bytes
 from conftest import Stack
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from isomix.api.app import create_app
+from isomix.db import get_sessionmaker
+from isomix.models import Project, utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +54,18 @@ def test_upload_separate_dedup_delete_on_postgres_and_redis(stack: Stack) -> Non
         master = client.get(stems[0]["url"], headers={"Range": "bytes=0-3"})
         assert master.status_code == 206 and master.content == b"fLaC"
 
+        # The same song again: the existing project answers, no second row.
+        status, again = upload(client, song, filename="again.wav")
+        assert (status, again["id"], again["existing"]) == (200, first["id"], True)
+        assert row_counts()["projects"] == 1
+        # Past its expiry (not yet collected), the same upload is a new project sharing the
+        # stem set: ready at once.
+        with get_sessionmaker()() as session, session.begin():
+            session.execute(
+                update(Project)
+                .where(Project.id == first["id"])
+                .values(expires_at=utcnow() - timedelta(minutes=1))
+            )
         status, second = upload(client, song, filename="again.wav")
         assert status == 202 and second["status"] == "ready"
 
