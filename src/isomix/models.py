@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -43,6 +43,10 @@ class JobStatus(enum.StrEnum):
 TERMINAL_STATUSES = frozenset(
     {JobStatus.ready, JobStatus.failed, JobStatus.cancelled, JobStatus.expired}
 )
+
+# What a processing separation is doing, in order (Project.stage; written by the job through
+# jobs.lease.LeaseKeeper, shown by the API).
+ProjectStage = Literal["loading_model", "decoding", "separating", "writing"]
 
 
 def _status_column() -> Mapped[JobStatus]:
@@ -99,6 +103,8 @@ class Project(JobMixin, Base):
     two_stems: Mapped[str | None] = mapped_column(String(64), default=None)
     shifts: Mapped[int] = mapped_column(Integer, default=1)
     eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    # What a running separation is doing; None when not processing.
+    stage: Mapped[ProjectStage | None] = mapped_column(String(16), default=None)
     stem_set_id: Mapped[str | None] = mapped_column(
         ForeignKey("stem_sets.id", ondelete="SET NULL"), default=None
     )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from isomix.audio import export_formats
 from isomix.audio.dsp import NEUTRAL_MIX
 from isomix.audio.export_formats import BitDepth, ExportFormat
+from isomix.models import ProjectStage
 
 MIN_GAIN_DB = -60.0
 MAX_GAIN_DB = 12.0
@@ -50,6 +51,9 @@ class Project(BaseModel):
     status: ProjectStatus
     progress: float
     eta_seconds: float | None
+    # While processing, what the job is doing ("loading_model", "decoding", "separating",
+    # "writing"); None otherwise, and for a moment after the job was taken.
+    stage: ProjectStage | None = None
     queue_position: int | None
     model: str
     two_stems: str | None

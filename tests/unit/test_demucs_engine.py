@@ -19,6 +19,7 @@ from isomix import storage
 from isomix.audio import io
 from isomix.config import get_settings
 from isomix.separation import engine as engine_module
+from isomix.separation import inference
 from isomix.separation.base import ModelNotInstalledError, SeparationOptions
 from isomix.separation.demucs_engine import DemucsEngine
 from isomix.separation.engine import (
@@ -168,3 +169,24 @@ def test_long_tracks_run_one_segment_at_a_time(monkeypatch: pytest.MonkeyPatch) 
     assert engine._segment_workers(2 * 2**30) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert engine._segment_workers(100 * 2**20) == 1
+
+
+@pytest.mark.parametrize("shifts", [0, 2])
+def test_progress_is_reported_after_every_segment(shifts: int) -> None:
+    # A job's progress and ETA come from these calls: one per finished segment, the first
+    # one included, every shift counted, strictly increasing, ending at 1.
+    engine = get_engine("demucs_unittest")
+    assert isinstance(engine, DemucsEngine)
+    mix = _music_like(4.0, seed=3)
+    segment = 1.0
+    _, per_pass = inference._segments(engine.model, mix.shape[-1], segment, 0.25)
+    assert len(per_pass) > 1  # a multi-segment input
+    seen: list[float] = []
+    engine.separate(mix, SeparationOptions(shifts=shifts, segment=segment), seen.append)
+    assert seen[0] == 0.0  # at the start, before the first segment runs
+    assert seen[-1] == 1.0
+    assert all(a < b for a, b in itertools.pairwise(seen))
+    # Shifted passes also cover the shift padding: at least as many segments as unshifted.
+    assert len(seen) - 1 >= len(per_pass) * max(shifts, 1)
+    if shifts == 0:
+        assert len(seen) - 1 == len(per_pass)

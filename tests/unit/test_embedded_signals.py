@@ -18,14 +18,19 @@ def test_a_signal_stops_the_idle_worker(signum: int) -> None:
     ensure_schema()
     worker = start_embedded_worker()
     try:
-        # Let it reach its idle loop, where it waits on the stop event between polls.
+        # Let it reach its idle loop, where it waits on the stop pipe between polls.
         time.sleep(3)
-        assert worker.process.is_alive()
-        assert worker.process.pid is not None
-        os.kill(worker.process.pid, signum)
-        worker.process.join(15)
-        assert not worker.process.is_alive(), "worker hung after the signal"
+        pid = worker.pid
+        assert pid is not None
+        os.kill(pid, signum)
+        deadline = time.monotonic() + 15
+        while not worker.exit_codes:
+            assert time.monotonic() < deadline, "worker hung after the signal"
+            time.sleep(0.05)
+        # It stopped by itself (exit code 0), neither killed nor crashed; the server did not
+        # ask, so its supervisor starts another one.
+        assert worker.exit_codes == [0]
+        assert worker.restarts == 1
     finally:
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join()
+        worker.stop()
+    assert not worker.is_alive()

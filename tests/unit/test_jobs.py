@@ -680,3 +680,110 @@ def test_stem_set_rows_match_directories(data_dir: Path) -> None:
     with get_sessionmaker()() as db:
         directories = [row.directory for row in db.scalars(select(StemSet))]
     assert [f"stems/{name}" for name in listing(stems_dir(data_dir))] == directories
+
+
+# ---------------------------------------------------------------- what a running job shows
+
+
+def test_a_separation_reports_its_stages_and_a_moving_eta(
+    monkeypatch: pytest.MonkeyPatch, real_model: None
+) -> None:
+    project_id = add_project(seconds=3.0)
+    with get_sessionmaker()() as db, db.begin():
+        # Two shifts: two passes of demucs_unittest, so two segments to report.
+        db.execute(update(Project).where(Project.id == project_id).values(shifts=2))
+    stages: list[str | None] = []
+    reports: list[tuple[float, float | None, str | None]] = []
+    renew, progress = lease.renew, lease.LeaseKeeper.progress
+
+    def recording_renew(*args: Any, **values: Any) -> bool:
+        if "stage" in values and (not stages or stages[-1] != values["stage"]):
+            stages.append(values["stage"])
+        return renew(*args, **values)
+
+    def recording_progress(self: lease.LeaseKeeper, percent: float, **kwargs: Any) -> None:
+        reports.append((percent, kwargs.get("eta_seconds"), kwargs.get("stage")))
+        progress(self, percent, **kwargs)
+
+    monkeypatch.setattr(lease, "renew", recording_renew)
+    monkeypatch.setattr(lease.LeaseKeeper, "progress", recording_progress)
+    separate(project_id)
+    project = get_project(project_id)
+    assert project.status == JobStatus.ready, project.error
+    assert stages == ["loading_model", "decoding", "separating", "writing"]
+    assert (project.stage, project.eta_seconds) == (None, None)  # not processing any more
+    # Progress from the segments (the engine's reports after the first stage change): once per
+    # segment, increasing.
+    separating = [(p, eta) for p, eta, stage in reports if p > tasks._DECODED and stage is None]
+    separating = [(p, eta) for p, eta in separating if p <= tasks._SEPARATED]
+    percents = [p for p, _ in separating]
+    assert len(percents) == len(set(percents)) == 2
+    assert percents == sorted(percents)
+    # From the first finished segment on, an estimate measured from the segments' speed,
+    # and it goes down.
+    etas = [eta for _, eta in separating]
+    assert all(eta is not None for eta in etas)
+    assert etas[-1] < etas[0]  # type: ignore[operator]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_eta_counts_down_between_reports() -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    clock = FakeClock()
+    keeper = lease.LeaseKeeper(Project, project_id, worker_id="w1", clock=clock)
+
+    def row() -> tuple[float, float | None, str | None]:
+        project = get_project(project_id)
+        return project.progress, project.eta_seconds, project.stage
+
+    keeper.progress(10.0, eta_seconds=30.0, stage="separating")
+    assert row() == (10.0, 30.0, "separating")
+    clock.now += 5.0  # a long segment: no report from the job
+    assert keeper.tick()
+    assert row() == (10.0, 25.0, "separating")
+    clock.now += 0.4  # less than a tick since the last write: nothing to write
+    assert keeper.tick()
+    assert row() == (10.0, 25.0, "separating")
+    clock.now += 0.7
+    assert keeper.tick()
+    assert row() == (10.0, 23.9, "separating")
+    # A report right after a write is not written at once (throttled) but is not lost:
+    # the next tick writes it.
+    clock.now += 0.1
+    keeper.progress(20.0)
+    assert row()[0] == 10.0
+    clock.now += 1.0
+    assert keeper.tick()
+    assert row() == (20.0, 22.8, "separating")
+    # A segment that takes longer than estimated: the countdown stops at zero...
+    clock.now += 100.0
+    assert keeper.tick()
+    assert row() == (20.0, 0.0, "separating")
+    # ... until the next report brings a new estimate; a new stage is written at once.
+    clock.now += 1.0
+    keeper.progress(90.0, eta_seconds=12.0, stage="writing")
+    assert row() == (90.0, 12.0, "writing")
+
+
+def test_a_job_handed_back_or_failed_shows_no_stage() -> None:
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    keeper = lease.LeaseKeeper(Project, project_id, worker_id="w1")
+    keeper.progress(40.0, eta_seconds=9.0, stage="separating")
+    assert lease.release(Project, project_id, worker_id="w1")
+    project = get_project(project_id)
+    assert (project.status, project.stage, project.eta_seconds) == ("queued", None, None)
+    assert claim(Project, project_id, worker_id="w2") is Claim.claimed
+    lease.LeaseKeeper(Project, project_id, worker_id="w2").stage("decoding")
+    assert get_project(project_id).stage == "decoding"
+    assert lease.fail(Project, project_id, worker_id="w2", reason="broken")
+    project = get_project(project_id)
+    assert (project.status, project.stage, project.eta_seconds) == ("failed", None, None)

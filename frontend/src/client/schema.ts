@@ -568,6 +568,8 @@ export interface components {
             queue_position: number | null;
             /** Shifts */
             shifts: number;
+            /** Stage */
+            stage?: ("loading_model" | "decoding" | "separating" | "writing") | null;
             /**
              * Status
              * @enum {string}
@@ -1012,6 +1014,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InvalidRequestResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

@@ -36,11 +36,14 @@ MAX_ISSUE_MESSAGE_CHARS: Final = 200
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status_code: int, code: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.code = code
         self.detail = detail
+        self.headers = headers  # e.g. Retry-After on a 503
 
 
 def not_found(what: str) -> ApiError:
@@ -79,7 +82,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    return JSONResponse({"detail": error.detail, "code": error.code}, status_code=error.status_code)
+    return JSONResponse(
+        {"detail": error.detail, "code": error.code},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
 
 
 def _http_error(_request: Request, error: Exception) -> JSONResponse:

@@ -127,6 +127,7 @@ def project_out(
         status=project.status.value,
         progress=100.0 if project.status == JobStatus.ready else project.progress,
         eta_seconds=eta,
+        stage=project.stage if project.status == JobStatus.processing else None,
         queue_position=queue.positions.get(project.id),
         model=project.model,
         two_stems=project.two_stems,

@@ -4,11 +4,17 @@ A worker owns a job while `status = processing`, `lease_owner` is its id and
 `lease_expires_at` is in the future. A heartbeat thread keeps the lease alive; a worker that
 dies stops renewing it, and the next claim (or the reconciler) takes the job over. Redis keeps
 no delivery count, so `attempts` on the row bounds how often a crashing input is retried.
+
+The same thread writes what the user sees of a running job: the job reports progress, an
+estimate of the time left and (projects) its stage (`ProjectStage`) through `LeaseKeeper`;
+between two reports the keeper keeps counting that estimate down every `ETA_TICK_SECONDS`,
+so an ETA never stands still while the job works on a long step.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker, rowcount
-from isomix.models import Export, JobStatus, Project, utcnow
+from isomix.models import Export, JobStatus, Project, ProjectStage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,13 @@ WORKER_STOPPED: Final = (
 )
 # Progress is written at most this often; the lease is renewed by the heartbeat anyway.
 PROGRESS_INTERVAL_SECONDS: Final = 0.5
+# Between two reports of the job, the time left is counted down and written this often.
+ETA_TICK_SECONDS: Final = 1.0
+
+
+def idle_values(model: JobModel) -> dict[str, Any]:
+    """Columns that describe a running job only: cleared whenever a job starts or ends."""
+    return {"stage": None, "eta_seconds": None} if model is Project else {}
 
 
 class Claim(Enum):
@@ -88,9 +101,8 @@ def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None 
         "progress": 0.0,
         "error": None,
         "updated_at": now,
+        **idle_values(model),
     }
-    if model is Project:
-        values["eta_seconds"] = None
     with session() as db, db.begin():
         taken = db.execute(
             update(model)
@@ -115,7 +127,7 @@ def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: date
     failed = db.execute(
         update(model)
         .where(model.id == job_id, model.attempts >= max_attempts, claimable(model, now))
-        .values(ended_values(JobStatus.failed, now=now, error=reason))
+        .values(ended_values(JobStatus.failed, now=now, error=reason, **idle_values(model)))
         .execution_options(synchronize_session=False)
     )
     if rowcount(failed) == 1:
@@ -159,7 +171,7 @@ def finish_owned(
     result = db.execute(
         update(model)
         .where(owned(model, job_id, worker_id))
-        .values(ended_values(status, now=now, **values))
+        .values(ended_values(status, now=now, **{**idle_values(model), **values}))
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
@@ -205,6 +217,7 @@ def release(model: JobModel, job_id: str, *, worker_id: str) -> bool:
                 lease_expires_at=None,
                 progress=0.0,
                 updated_at=now,
+                **idle_values(model),
             )
             .execution_options(synchronize_session=False)
         )
@@ -214,9 +227,13 @@ def release(model: JobModel, job_id: str, *, worker_id: str) -> bool:
 class LeaseKeeper:
     """Keeps a claimed job's lease alive from a thread and turns losing it into JobAborted.
 
-    `check()` and `progress()` are called by the job itself (progress from the separation
-    callback); they raise JobAborted when the row was cancelled, taken over, or when the
-    worker was asked to stop.
+    `check()`, `progress()` and `stage()` are called by the job itself (progress from the
+    separation callback); they raise JobAborted when the row was cancelled, taken over, or
+    when the worker was asked to stop.
+
+    The thread also writes what the job reported but was not written yet (progress is
+    throttled to one write per PROGRESS_INTERVAL_SECONDS) and counts the time left down from
+    the job's last estimate, once per ETA_TICK_SECONDS.
     """
 
     def __init__(
@@ -226,15 +243,24 @@ class LeaseKeeper:
         *,
         worker_id: str,
         should_stop: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
         self.job_id = job_id
         self.worker_id = worker_id
         self._should_stop = should_stop or (lambda: False)
+        self._clock = clock
         self._lost = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
-        self._last_write = 0.0
+        # What the row should say; guarded by _write_lock, which also orders the writes.
+        self._write_lock = threading.Lock()
+        self._percent: float | None = None
+        self._stage: ProjectStage | None = None
+        self._eta: tuple[float, float] | None = None  # (seconds left, clock() when estimated)
+        self._pending = False
+        self._last_write = -math.inf
+        self._last_renew = clock()
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -250,14 +276,28 @@ class LeaseKeeper:
         self._thread.join()
 
     def _beat(self) -> None:
-        interval = heartbeat_interval()
-        while not self._done.wait(interval):
+        while not self._done.wait(min(heartbeat_interval(), ETA_TICK_SECONDS)):
             try:
-                if not renew(self.model, self.job_id, worker_id=self.worker_id):
-                    self._lost.set()
+                if not self.tick():
                     return
             except Exception:  # a database hiccup: try again at the next beat
                 log.exception("lease renewal of %s failed", self.job_id)
+
+    def tick(self) -> bool:
+        """One beat: write what is pending or the ETA counted down, or at least renew the
+        lease when it is due. False once the job is no longer ours."""
+        with self._write_lock:
+            now = self._clock()
+            counting = self._eta is not None and now - self._last_write >= ETA_TICK_SECONDS
+            if self._pending or counting:
+                return self._write(now)
+            if now - self._last_renew < heartbeat_interval():
+                return True
+            self._last_renew = now
+            if not renew(self.model, self.job_id, worker_id=self.worker_id):
+                self._lost.set()
+                return False
+            return True
 
     def check(self) -> None:
         if self._should_stop():
@@ -273,16 +313,63 @@ class LeaseKeeper:
             self._lost.set()
             raise JobAborted("lost")
 
-    def progress(self, percent: float, *, eta_seconds: float | None = None) -> None:
-        """Write progress (throttled) and abort if the job is no longer ours."""
+    def progress(
+        self,
+        percent: float,
+        *,
+        eta_seconds: float | None = None,
+        stage: ProjectStage | None = None,
+    ) -> None:
+        """Report progress (written at most every PROGRESS_INTERVAL_SECONDS, the rest by the
+        thread) and abort if the job is no longer ours.
+
+        `eta_seconds`: a new estimate of the time left, counted down from now on; None keeps
+        counting down the last one. A new `stage` is written at once.
+        """
         self.check()
-        now = time.monotonic()
-        if now - self._last_write < PROGRESS_INTERVAL_SECONDS and percent < 100:
-            return
-        self._last_write = now
-        values: dict[str, Any] = {"progress": round(min(max(percent, 0.0), 99.9), 1)}
-        if eta_seconds is not None:
-            values["eta_seconds"] = round(eta_seconds, 1)
+        with self._write_lock:
+            now = self._clock()
+            self._percent = percent
+            if eta_seconds is not None:
+                self._eta = (max(eta_seconds, 0.0), now)
+            changed = stage is not None and stage != self._stage
+            if stage is not None:
+                self._stage = stage
+            self._pending = True
+            due = now - self._last_write >= PROGRESS_INTERVAL_SECONDS
+            if not (changed or due or percent >= 100):
+                return
+            if not self._write(now):
+                raise JobAborted("lost")
+
+    def stage(self, stage: ProjectStage) -> None:
+        """The job moved on to `stage` (projects only): written at once."""
+        self.check()
+        with self._write_lock:
+            self._stage = stage
+            if not self._write(self._clock()):
+                raise JobAborted("lost")
+
+    def eta_at(self, now: float) -> float | None:
+        """The time left as it stands at clock time `now`: the last estimate, counted down."""
+        if self._eta is None:
+            return None
+        seconds, since = self._eta
+        return max(seconds - (now - since), 0.0)
+
+    def _write(self, now: float) -> bool:
+        """Write progress, the counted-down ETA and the stage (with _write_lock held)."""
+        values: dict[str, Any] = {}
+        if self._percent is not None:
+            values["progress"] = round(min(max(self._percent, 0.0), 99.9), 1)
+        if self.model is Project:
+            eta = self.eta_at(now)
+            if eta is not None:
+                values["eta_seconds"] = round(eta, 1)
+            values["stage"] = self._stage
+        self._pending = False
+        self._last_write = self._last_renew = now
         if not renew(self.model, self.job_id, worker_id=self.worker_id, **values):
             self._lost.set()
-            raise JobAborted("lost")
+            return False
+        return True

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from isomix import schemas, stemsets, storage
 from isomix.api import urls
-from isomix.api.deps import ProjectDep, SessionDep, SettingsDep
+from isomix.api.deps import ProjectDep, SessionDep, SettingsDep, WorkerAvailable
 from isomix.api.errors import ApiError, error_responses
 from isomix.api.options import SeparationChoice, choose
 from isomix.api.present import QueueSnapshot, project_out
@@ -180,7 +180,8 @@ def _read_project(project_id: str, settings: Settings) -> schemas.Project:
     status_code=202,
     response_model=schemas.Project,
     openapi_extra=UPLOAD_OPENAPI,
-    responses=error_responses(409, 413, 415, 422),
+    responses=error_responses(409, 413, 415, 422, 503),
+    dependencies=[WorkerAvailable],
 )
 async def create_project(request: Request, settings: SettingsDep) -> schemas.Project:
     """Upload a song (multipart: file, and optional model, two_stems, shifts) to separate.

@@ -52,9 +52,13 @@ def _check_database() -> str:
 def _check_queue(settings: Settings, request: Request) -> str:
     if settings.redis_url is None:
         # `isomix serve` hands its worker to the app; a bare app (tests) has none to check.
+        # Not ready while it is dead (waiting for its restart) or crash-looping: the same
+        # state in which uploads are refused (deps.require_worker).
         worker = getattr(request.app.state, "embedded_worker", None)
-        if worker is not None and not worker.is_alive():
-            return "error: the embedded worker process is not running"
+        if worker is not None:
+            state = worker.availability()
+            if not state.available:
+                return f"error: {state.reason}"
         return "ok (embedded: the queue is the database)"
     try:
         import redis
