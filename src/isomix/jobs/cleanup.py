@@ -165,6 +165,8 @@ def _expire_projects(now: datetime) -> int:
                 .where(
                     Project.id == row.id,
                     Project.status == row.status,
+                    # A repeated upload may have given it a new expiry since the select.
+                    Project.expires_at < now,
                     Project.stem_set_id == row.stem_set_id
                     if row.stem_set_id
                     else Project.stem_set_id.is_(None),
