@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     # Separation defaults (CLI and worker).
-    default_model: str = "htdemucs"
+    # Unset: the model chosen with `isomix models default`, else the best installed
+    # (separation.store.default_model owns the order).
+    default_model: str | None = None
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     # Torch threads per worker process; 0 lets torch decide.
     torch_threads: int = 0

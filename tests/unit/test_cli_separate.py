@@ -296,3 +296,19 @@ def test_the_classic_engine_says_it_is_low_quality(
         "other.wav",
         "vocals.wav",
     ]
+
+
+def test_without_a_model_the_cli_uses_the_servers_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One rule for the default (store.default_model): with nothing installed it is the
+    # built-in engine, and `isomix models default` moves it for the CLI as for the server.
+    track = song(tmp_path / "song.wav")
+    code, _, _ = separate(capsys, str(track), "-o", str(tmp_path / "o"))
+    assert code == 0
+    assert files_in(tmp_path / "o") == ["classic"]
+    assert main(["models", "default", "demucs_unittest"]) == 0
+    capsys.readouterr()
+    code, _, _ = separate(capsys, str(track), "-o", str(tmp_path / "p"))
+    assert code == 0
+    assert files_in(tmp_path / "p") == ["demucs_unittest"]

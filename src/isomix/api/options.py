@@ -27,14 +27,9 @@ class SeparationChoice:
         return list(self.stems)
 
 
-def configured_default(settings: Settings) -> str | None:
-    """ISOMIX_DEFAULT_MODEL when it is set (the setting's built-in value does not count)."""
-    return settings.default_model if "default_model" in settings.model_fields_set else None
-
-
 def default_model(settings: Settings) -> str:
     """The model an upload gets when it names none (see `store.default_model` for the order)."""
-    return store.default_model(configured_default(settings)).name
+    return store.default_model(settings.default_model).name
 
 
 def model_stems(name: str) -> tuple[str, ...]:

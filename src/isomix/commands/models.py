@@ -72,13 +72,8 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _configured() -> str | None:
-    settings = get_settings()
-    return settings.default_model if "default_model" in settings.model_fields_set else None
-
-
 def _default() -> store.DefaultModel:
-    return store.default_model(_configured())
+    return store.default_model(get_settings().default_model)
 
 
 def _sdr(value: float | None) -> str:

@@ -53,8 +53,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "-n",
         "--model",
-        default=settings.default_model,
-        help=f"model name (default {settings.default_model}; see `isomix models list`)",
+        default=None,
+        help="model name (default: ISOMIX_DEFAULT_MODEL, else the one chosen with "
+        "`isomix models default`, else the best installed; see `isomix models list`)",
     )
     parser.add_argument(
         "--two-stems",
@@ -131,9 +132,11 @@ def run(args: argparse.Namespace) -> int:
     if args.float32 and args.format != "wav":
         print("error: --float32 is only for --format wav", file=sys.stderr)
         return 1
+    from isomix.separation import store
+
     job = Job(
         files=list(args.files),
-        model=args.model,
+        model=args.model or store.default_model(get_settings().default_model).name,
         two_stems=args.two_stems,
         shifts=args.shifts,
         overlap=args.overlap,

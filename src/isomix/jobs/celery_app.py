@@ -80,12 +80,14 @@ def _init_pool_child(**_: Any) -> None:
     get_database_engine().dispose(close=False)
     settings = get_settings()
     try:
+        from isomix.separation import store
         from isomix.separation.engine import get_engine
 
-        get_engine(settings.default_model, device=settings.device)
-        log.info("model %s loaded in worker child %s", settings.default_model, os.getpid())
+        default = store.default_model(settings.default_model).name
+        get_engine(default, device=settings.device)
+        log.info("model %s loaded in worker child %s", default, os.getpid())
     except Exception as error:  # not installed here: jobs will say so with a clear message
-        log.warning("default model %s not preloaded: %s", settings.default_model, error)
+        log.warning("default model not preloaded: %s", error)
     _reconciler = Reconciler()
     _reconciler.start()
 
