@@ -48,6 +48,10 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_serve_migrates_runs_the_worker_and_stops_it(data_dir: Path, tmp_path: Path) -> None:
     port = free_port()
+    # What a crash in the middle of an upload leaves: a folder with no row and a partial file.
+    partial = data_dir / "projects" / "0b5e8c1e-7a7e-4d7e-9a51-5b0f2f7a4c11"
+    partial.mkdir(parents=True)
+    (partial / "original.upload").write_bytes(b"ID3" + bytes(1000))
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "isomix", "serve", "--port", str(port)],
@@ -67,6 +71,7 @@ def test_serve_migrates_runs_the_worker_and_stops_it(data_dir: Path, tmp_path: P
                 time.sleep(0.2)
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["queue"].startswith("ok")
+        assert not partial.exists(), "the partial upload survived the restart"
         assert httpx.get(f"{base}/", timeout=5).status_code == 200
         reset_engines()
         assert current_revision() == head_revision()

@@ -101,8 +101,12 @@ def run(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     worker = None
     if settings.redis_url is None:
+        from isomix.jobs.cleanup import remove_partial_uploads
         from isomix.jobs.embedded import start_embedded_worker
 
+        # Before listening, and only here: no other process receives uploads into this data
+        # directory, so a row-less upload folder is what a crash mid-upload left behind.
+        remove_partial_uploads()
         worker = start_embedded_worker()
         app.state.embedded_worker = worker
     else:
