@@ -7,7 +7,7 @@ test("a text file is refused as not audio", async ({ page }) => {
   await expect(page.getByLabel("Separation model")).toHaveValue("demucs_unittest");
   await chooseFile(page, { name: "notes.mp3", mimeType: "audio/mpeg", buffer: Buffer.from("this is not audio\n".repeat(100)) });
   const alert = page.locator('[data-testid="upload-item"]').first().getByRole("alert");
-  await expect(alert).toContainText("That file is not audio we can read.");
+  await expect(alert).toHaveText(/^This is not an audio file we can read: upload MP3, .+\.$/); // said once
   await screenshot(page, "error-not-audio");
 
   // A refused upload does not stay: its × removes it from "This session".

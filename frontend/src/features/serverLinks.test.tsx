@@ -49,6 +49,7 @@ function project(patch: Partial<Project>): Project {
     created_at: "2026-01-01T00:00:00Z",
     updated_at: "2026-01-01T00:00:00Z",
     expires_at: "2026-01-02T00:00:00Z",
+    existing: false,
     ...patch,
   };
 }

@@ -4,7 +4,6 @@ import { ApiError, apiErrorFrom, errorMessage, errorText, formatBytes } from "./
 describe("API errors to messages", () => {
   it.each([
     [413, "too_large", "The file is too big."],
-    [415, "unsupported_media", "That file is not audio we can read."],
     [422, "too_long", "The song is too long."],
     [422, "corrupt_audio", "The audio file is damaged or could not be decoded."],
     [409, "model_not_installed", "That separation model is not installed on this server."],
@@ -34,6 +33,12 @@ describe("API errors to messages", () => {
 
   it("network failures read as connection problems", () => {
     expect(errorMessage(new TypeError("Failed to fetch")).title).toMatch(/reach the server/);
+  });
+
+  it("a file that is not audio is said once, in the server's words with its list of formats", () => {
+    const detail = "This is not an audio file we can read: upload MP3, WAV or FLAC.";
+    expect(errorText(apiErrorFrom(415, { detail, code: "unsupported_media" }))).toBe(detail);
+    expect(errorText(apiErrorFrom(415, { code: "unsupported_media" }))).toBe("That file is not audio we can read.");
   });
 
   it("unknown codes still produce a sentence", () => {

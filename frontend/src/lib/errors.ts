@@ -63,9 +63,17 @@ export function apiErrorFrom(status: number, body: unknown): ApiError {
   return new ApiError(status, code, detail);
 }
 
+/**
+ * Refusals whose detail from the server is the whole sentence ("This is not an audio file we
+ * can read: upload MP3, WAV…", with the server's list of formats): shown alone, not after a
+ * title that says the same thing again.
+ */
+const SAID_BY_THE_SERVER = new Set(["unsupported_media"]);
+
 /** A short title plus the server's own detail (which names the limit or the install command). */
 export function errorMessage(error: unknown): { title: string; detail: string } {
   if (error instanceof ApiError) {
+    if (SAID_BY_THE_SERVER.has(error.code) && error.detail) return { title: error.detail, detail: "" };
     const title = TITLES[error.code] ?? (error.status >= 500 ? "The server had a problem." : `Request refused (HTTP ${error.status}).`);
     return { title, detail: error.detail && error.detail !== title ? error.detail : "" };
   }

@@ -8,7 +8,28 @@ export function etaText(seconds: number | null | undefined): string {
   return `about ${formatTime(Math.ceil(seconds))} left`;
 }
 
-export function statusText(p: Pick<Project, "status" | "progress" | "eta_seconds" | "queue_position" | "error">): string {
+type StatusFields = Pick<Project, "status" | "progress" | "eta_seconds" | "queue_position" | "error" | "stage">;
+
+/** What a processing job is doing, when it is not yet (or no longer) separating. */
+const STAGE_WORDS: Partial<Record<NonNullable<Project["stage"]>, string>> = {
+  loading_model: "Loading model…",
+  decoding: "Decoding the song…",
+  writing: "Writing the stems…",
+};
+
+/** A job that has started but has no progress to show yet: its bar moves without a value. */
+export function isStarting(p: Pick<Project, "status" | "progress" | "stage">): boolean {
+  if (p.status !== "processing") return false;
+  return p.stage === "loading_model" || p.stage === "decoding" || (!p.stage && p.progress <= 0);
+}
+
+/** The progress bar's value: null for a moving bar with no value (a job that is starting). */
+export function progressValue(p: Pick<Project, "status" | "progress" | "stage">): number | null {
+  if (p.status === "ready") return 100;
+  return isStarting(p) ? null : p.progress;
+}
+
+export function statusText(p: StatusFields): string {
   switch (p.status) {
     case "queued": {
       const pos = p.queue_position;
@@ -17,6 +38,9 @@ export function statusText(p: Pick<Project, "status" | "progress" | "eta_seconds
       return `Queued, ${where}${eta ? `, ${eta}` : ""}`;
     }
     case "processing": {
+      const stage = p.stage ? STAGE_WORDS[p.stage] : undefined;
+      if (stage) return stage;
+      if (isStarting(p)) return "Starting…";
       const eta = etaText(p.eta_seconds);
       return `Separating: ${Math.floor(p.progress)}%${eta ? `, ${eta}` : ""}`;
     }
@@ -52,8 +76,13 @@ export function formatDateTime(iso: string | null | undefined): string {
 }
 
 /** A status that changes rarely (every 25 %), for screen-reader announcements. */
-export function coarseStatus(p: Pick<Project, "status" | "progress" | "queue_position">): string {
-  if (p.status === "processing") return `separating, ${Math.floor(p.progress / 25) * 25}% done`;
+export function coarseStatus(p: Pick<Project, "status" | "progress" | "queue_position" | "stage">): string {
+  if (p.status === "processing") {
+    if (p.stage === "loading_model") return "loading the model";
+    if (p.stage === "decoding") return "decoding";
+    if (p.stage === "writing") return "writing the stems";
+    return `separating, ${Math.floor(p.progress / 25) * 25}% done`;
+  }
   if (p.status === "queued") return p.queue_position ? `queued, position ${p.queue_position}` : "queued";
   return p.status;
 }

@@ -1,7 +1,7 @@
 import { formatTime } from "../../audio/mixmath";
 import { ProgressBar } from "../../components/ProgressBar";
 import { href } from "../../lib/router";
-import { formatDateTime, statusText } from "../../lib/status";
+import { formatDateTime, progressValue, statusText } from "../../lib/status";
 import type { Project } from "../../lib/types";
 
 interface Props {
@@ -22,7 +22,7 @@ export function ProjectRow({ project: p, onCancel, onRetry, onDelete }: Props) {
         </strong>
         <span className={`badge badge-${p.status}`}>{p.status}</span>
       </div>
-      {moving && <ProgressBar value={p.progress} label={`Progress of ${p.filename}`} valueText={statusText(p)} />}
+      {moving && <ProgressBar value={progressValue(p)} label={`Progress of ${p.filename}`} valueText={statusText(p)} />}
       {p.status !== "ready" && <p className="small">{statusText(p)}</p>}
       <dl className="meta small">
         <div>

@@ -36,6 +36,7 @@ const KARAOKE: Project = {
   created_at: "2026-01-01T00:00:00Z",
   updated_at: "2026-01-01T00:00:00Z",
   expires_at: null,
+  existing: false,
 };
 
 class DecodingContext extends FakeContext {

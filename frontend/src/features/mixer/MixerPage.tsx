@@ -3,8 +3,9 @@ import { ErrorNotice } from "../../components/ErrorNotice";
 import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
 import { api } from "../../lib/api";
+import { useNotice } from "../../lib/notice";
 import { href } from "../../lib/router";
-import { statusText } from "../../lib/status";
+import { progressValue, statusText } from "../../lib/status";
 import { useDocumentTitle } from "../../lib/title";
 import type { Peaks, Project } from "../../lib/types";
 import { useProjectEvents } from "../../lib/useProjectEvents";
@@ -23,17 +24,23 @@ export function MixerPage({ projectId }: { projectId: string }) {
   const following = initial && initial.status !== "ready" ? initial.events_url : null;
   const live = useProjectEvents(following, null);
   const project = live ?? initial;
+  const notice = useNotice(projectId);
   useDocumentTitle(project?.filename ?? "", "Mixer");
 
   return (
     <section className="page mixer-page" aria-labelledby="mixer-title">
       <h1 id="mixer-title" className="filename">{project?.filename ?? "Mixer"}</h1>
+      {notice && (
+        <p className="notice notice-info" role="status" data-testid="mixer-notice">
+          {notice}
+        </p>
+      )}
       {error !== null && <ErrorNotice error={error} />}
       {!project && error === null && <p aria-busy="true">Loading…</p>}
       {project && project.status !== "ready" && (
         <div className="card">
           {(project.status === "queued" || project.status === "processing") && (
-            <ProgressBar value={project.progress} label="Separation progress" valueText={statusText(project)} />
+            <ProgressBar value={progressValue(project)} label="Separation progress" valueText={statusText(project)} />
           )}
           <p>{statusText(project)}</p>
           <LiveAnnouncement text={project.status} />

@@ -4,10 +4,12 @@ interface Props {
   onFiles: (files: File[]) => void;
   disabled?: boolean;
   hint: string;
+  /** The file picker's filter: the server's accepted file name endings (".mp3,.wav,…"). */
+  accept?: string;
 }
 
 /** Drop files here, or press the button to pick them (keyboard and screen readers use that). */
-export function DropZone({ onFiles, disabled, hint }: Props) {
+export function DropZone({ onFiles, disabled, hint, accept }: Props) {
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
   const hintId = useId();
@@ -39,7 +41,7 @@ export function DropZone({ onFiles, disabled, hint }: Props) {
         ref={input}
         type="file"
         multiple
-        accept="audio/*,video/mp4,.mp3,.wav,.flac,.ogg,.opus,.m4a,.aac,.aif,.aiff,.mp4"
+        accept={accept}
         className="visually-hidden"
         aria-hidden="true"
         data-testid="file-input"

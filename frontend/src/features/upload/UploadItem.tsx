@@ -3,7 +3,7 @@ import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
 import { formatBytes } from "../../lib/errors";
 import { href } from "../../lib/router";
-import { coarseStatus, statusText } from "../../lib/status";
+import { coarseStatus, progressValue, statusText } from "../../lib/status";
 import { useProjectEvents } from "../../lib/useProjectEvents";
 import { TERMINAL_STATUSES, type Project } from "../../lib/types";
 
@@ -46,10 +46,15 @@ export function UploadItem({ job, onDismiss }: { job: UploadJob; onDismiss?: () 
         </>
       ) : (
         <>
-          <ProgressBar value={project.status === "ready" ? 100 : project.progress} label={`Separating ${job.file.name}`} valueText={statusText(project)} />
+          <ProgressBar value={progressValue(project)} label={`Separating ${job.file.name}`} valueText={statusText(project)} />
           <p className="small" data-testid="project-status" data-status={project.status}>
             {statusText(project)}
           </p>
+          {job.project?.existing && (
+            <p className="small" data-testid="upload-existing">
+              You already have this song (same file, same options): this is it, not a second copy.
+            </p>
+          )}
           <LiveAnnouncement text={`${job.file.name}: ${coarseStatus(project)}`} />
           {project.status === "ready" && (
             <a className="button primary" href={href({ name: "mixer", projectId: project.id })}>

@@ -6,11 +6,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, uploadProject } from "../../lib/api";
 import { ApiError } from "../../lib/errors";
 import type { ModelInfo, Project, PublicConfig } from "../../lib/types";
+import { MixerPage } from "../mixer/MixerPage";
+import { UploadItem } from "./UploadItem";
 import { UploadPage } from "./UploadPage";
 
 vi.mock("../../lib/api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../../lib/api")>();
-  return { ...actual, uploadProject: vi.fn(), api: { ...actual.api, models: vi.fn(), config: vi.fn() } };
+  return { ...actual, uploadProject: vi.fn(), api: { ...actual.api, models: vi.fn(), config: vi.fn(), project: vi.fn() } };
 });
 
 const MODEL: ModelInfo = {
@@ -24,8 +26,16 @@ const MODEL: ModelInfo = {
   size_mb: null,
   low_quality: false,
   install_hint: "",
+  installable: false,
 };
-const CONFIG = { default_model: "demucs_unittest", max_upload_bytes: 200 * 1024 * 1024, max_duration_seconds: 1800 } as PublicConfig;
+// Not the UI's idea of a format list: whatever the server says it accepts.
+const CONFIG: PublicConfig = {
+  default_model: "demucs_unittest",
+  max_upload_bytes: 200 * 1024 * 1024,
+  max_duration_seconds: 1800,
+  accepted_formats: ["MP3", "Opus", "WAV"],
+  accepted_extensions: [".mp3", ".opus", ".wav"],
+};
 
 function project(patch: Partial<Project>): Project {
   return {
@@ -47,6 +57,7 @@ function project(patch: Partial<Project>): Project {
     created_at: "2026-01-01T00:00:00Z",
     updated_at: "2026-01-01T00:00:00Z",
     expires_at: null,
+    existing: false,
     ...patch,
   };
 }
@@ -89,6 +100,7 @@ async function choose(...files: File[]): Promise<void> {
 beforeEach(() => {
   (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
   vi.stubGlobal("EventSource", SilentEventSource);
+  window.location.hash = "#/";
 });
 
 afterEach(async () => {
@@ -124,5 +136,56 @@ describe("this session's uploads", () => {
     await act(async () => button("Dismiss song.wav")!.click());
     expect(items()).toHaveLength(0);
     expect(container.textContent).not.toContain("This session");
+  });
+});
+
+describe("what the server accepts", () => {
+  it("the drop zone's formats and the file picker's filter come from /api/config", async () => {
+    await renderPage();
+    expect(container.querySelector(".dropzone")?.textContent).toContain("MP3, Opus or WAV. Up to 200 MB and 30 minutes.");
+    expect(fileInput().getAttribute("accept")).toBe(".mp3,.opus,.wav");
+  });
+});
+
+describe("a song that is already in the library", () => {
+  const existing = project({ id: "p9", status: "processing", progress: 30, queue_position: null, existing: true });
+
+  it("one file: opens the song the server already has, and the mixer says so", async () => {
+    vi.mocked(uploadProject).mockResolvedValue(existing);
+    await renderPage();
+    await choose(new File(["RIFF"], "song.wav"));
+    await settle(() => window.location.hash === "#/projects/p9");
+    await act(async () => root!.unmount());
+
+    vi.mocked(api.project).mockResolvedValue({ ...existing, existing: false });
+    root = createRoot(container);
+    await act(async () => root!.render(<MixerPage projectId="p9" />));
+    expect(container.querySelector('[data-testid="mixer-notice"]')?.textContent).toBe("You already have this song: opened it.");
+  });
+
+  it("several files: no page change; the item says it is the song already there", async () => {
+    vi.mocked(uploadProject).mockImplementation(({ file }) => Promise.resolve(file.name === "old.wav" ? existing : project({ id: "p2" })));
+    await renderPage();
+    await choose(new File(["RIFF"], "old.wav"), new File(["RIFF"], "new.wav"));
+    await settle(() => container.querySelector('[data-testid="upload-existing"]') !== null);
+    expect(window.location.hash).toBe("#/");
+    const said = items().filter((li) => li.querySelector('[data-testid="upload-existing"]'));
+    expect(said.map((li) => li.querySelector(".filename")?.textContent)).toEqual(["old.wav"]);
+    expect(said[0]!.textContent).toContain("You already have this song");
+  });
+});
+
+describe("a job that is starting", () => {
+  it("says it is loading the model, with a moving bar instead of 0 %", async () => {
+    container = document.createElement("div");
+    document.body.append(container);
+    root = createRoot(container);
+    const file = new File(["x"], "song.wav");
+    const starting = project({ status: "processing", progress: 0, queue_position: null, stage: "loading_model" });
+    await act(async () => root!.render(<UploadItem job={{ key: "k", file, sent: 1, total: 1, project: starting, error: null }} />));
+    expect(container.querySelector('[data-testid="project-status"]')?.textContent).toBe("Loading model…");
+    const bar = container.querySelector("progress")!;
+    expect(bar.hasAttribute("value")).toBe(false); // indeterminate: the browser animates it
+    expect(bar.getAttribute("aria-valuetext")).toBe("Loading model…");
   });
 });

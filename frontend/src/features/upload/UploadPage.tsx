@@ -2,9 +2,12 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { api, uploadProject } from "../../lib/api";
 import { ApiError, formatBytes } from "../../lib/errors";
+import { leaveNotice } from "../../lib/notice";
+import { navigate } from "../../lib/router";
 import { formatDurationLimit, withServerDefault } from "../../lib/status";
 import { useDocumentTitle } from "../../lib/title";
 import type { ModelInfo, PublicConfig } from "../../lib/types";
+import { inWords } from "../../lib/words";
 import { DropZone } from "./DropZone";
 import { ModelSelect } from "./ModelSelect";
 import { UploadItem, type UploadJob } from "./UploadItem";
@@ -64,14 +67,24 @@ export function UploadPage() {
         twoStems: karaoke ? "vocals" : null,
         onProgress: (sent, total) => update(job.key, { sent, total }),
       })
-        .then((project) => update(job.key, { project, sent: job.file.size }))
+        .then((project) => {
+          update(job.key, { project, sent: job.file.size });
+          // The same file with the same options is already in the library: the server kept
+          // that one. One file chosen: open it; several: its item says so (UploadItem).
+          if (project.existing && fresh.length === 1) {
+            leaveNotice(project.id, "You already have this song: opened it.");
+            navigate({ name: "mixer", projectId: project.id });
+          }
+        })
         .catch((error: unknown) => update(job.key, { error }));
     }
   };
 
+  // What this server accepts, in its words: the formats list and the picker's filter come from it.
   const hint = config
-    ? `MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4. Up to ${formatBytes(config.max_upload_bytes)} and ${formatDurationLimit(config.max_duration_seconds)}.`
-    : "MP3, WAV, FLAC, Ogg, M4A, AIFF or MP4.";
+    ? `${inWords(config.accepted_formats)}. Up to ${formatBytes(config.max_upload_bytes)} and ${formatDurationLimit(config.max_duration_seconds)}.`
+    : "";
+  const accept = config?.accepted_extensions.join(",");
 
   return (
     <section className="page upload-page" aria-labelledby="upload-title">
@@ -86,7 +99,7 @@ export function UploadPage() {
           <label htmlFor="karaoke">Karaoke: two stems only (vocals and everything else)</label>
         </div>
       </form>
-      <DropZone onFiles={start} hint={hint} disabled={!model} />
+      <DropZone onFiles={start} hint={hint} accept={accept} disabled={!model} />
       {jobs.length > 0 && (
         <>
           <h2 ref={listHeading} tabIndex={-1}>
