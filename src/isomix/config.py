@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     port: int = 8000
     database_url: str | None = None  # default: SQLite file in data_dir
     redis_url: str | None = None  # set: jobs go through Celery; unset: embedded worker
-    max_upload_bytes: int = 200 * 1024 * 1024
+    max_upload_bytes: int = 200_000_000  # 200 MB, as storage.format_bytes writes it
     max_duration_seconds: float = 30 * 60
     retention_hours: float = 24 * 7
     celery_visibility_timeout: int = 4 * 3600

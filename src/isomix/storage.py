@@ -275,13 +275,14 @@ class UploadTooLargeError(Exception):
         super().__init__(f"The file is larger than the limit of {format_bytes(limit)}.")
 
 
-def format_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+def format_bytes(size: float) -> str:
+    """A size as every message and listing writes it (CLI, API, and the UI's formatBytes):
+    decimal units, MB = 10^6 bytes, one decimal ("107.7 MB"), two for GB."""
+    for unit in ("B", "KB", "MB"):
+        if round(size, 1) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.2f} GB"
 
 
 class UploadWriter:

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, apiErrorFrom, errorMessage, errorText, formatBytes } from "./errors";
+import sizes from "./sizes.cases.json";
 
 describe("API errors to messages", () => {
   it.each([
@@ -47,7 +48,5 @@ describe("API errors to messages", () => {
 });
 
 it("formats bytes", () => {
-  expect(formatBytes(512)).toBe("512 B");
-  expect(formatBytes(1536)).toBe("1.5 KB");
-  expect(formatBytes(200 * 1024 * 1024)).toBe("200 MB");
+  for (const { bytes, text } of sizes.cases) expect(formatBytes(bytes)).toBe(text);
 });

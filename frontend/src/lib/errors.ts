@@ -86,14 +86,13 @@ export function errorText(error: unknown): string {
   return detail ? `${title} ${detail}` : title;
 }
 
+/** A size as the server writes it (storage.format_bytes): decimal units, one decimal. */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return "0 B";
-  const units = ["B", "KB", "MB", "GB"];
   let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+  for (const unit of ["B", "KB", "MB"]) {
+    if (Math.round(value * 10) / 10 < 1000) return unit === "B" ? `${Math.round(value)} B` : `${value.toFixed(1)} ${unit}`;
+    value /= 1000;
   }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  return `${value.toFixed(2)} GB`;
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from isomix import storage
+
 FOUR_STEMS = ("drums", "bass", "other", "vocals")
 SIX_STEMS = ("drums", "bass", "other", "vocals", "guitar", "piano")
 
@@ -18,11 +20,7 @@ def format_size(size_bytes: float, *, approximate: bool = False) -> str:
     bytes, one decimal ("84.1 MB"); `approximate` for the catalog's estimates ("~84 MB")."""
     if approximate:
         return f"~{size_bytes / BYTES_PER_MB:.0f} MB"
-    for unit in ("B", "KB", "MB"):
-        if round(size_bytes, 1) < 1000:
-            return f"{size_bytes:.0f} {unit}" if unit == "B" else f"{size_bytes:.1f} {unit}"
-        size_bytes /= 1000
-    return f"{size_bytes:.2f} GB"
+    return storage.format_bytes(size_bytes)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ const MODEL: ModelInfo = {
 // Not the UI's idea of a format list: whatever the server says it accepts.
 const CONFIG: PublicConfig = {
   default_model: "demucs_unittest",
-  max_upload_bytes: 200 * 1024 * 1024,
+  max_upload_bytes: 200_000_000,
   max_duration_seconds: 1800,
   accepted_formats: ["MP3", "Opus", "WAV"],
   accepted_extensions: [".mp3", ".opus", ".wav"],
@@ -142,7 +142,7 @@ describe("this session's uploads", () => {
 describe("what the server accepts", () => {
   it("the drop zone's formats and the file picker's filter come from /api/config", async () => {
     await renderPage();
-    expect(container.querySelector(".dropzone")?.textContent).toContain("MP3, Opus or WAV. Up to 200 MB and 30 minutes.");
+    expect(container.querySelector(".dropzone")?.textContent).toContain("MP3, Opus or WAV. Up to 200.0 MB and 30 minutes.");
     expect(fileInput().getAttribute("accept")).toBe(".mp3,.opus,.wav");
   });
 });

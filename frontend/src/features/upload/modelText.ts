@@ -1,18 +1,11 @@
 // Words for the model picker: each fact about a model said once.
+import { formatBytes } from "../../lib/errors";
 import type { ModelInfo } from "../../lib/types";
 
 type Install = NonNullable<ModelInfo["install"]>;
 
-/** A byte count in the unit the server writes model sizes in (MB = 10^6 bytes; as the
- * server's catalog.format_size: "84.1 MB"). */
-export function formatSize(bytes: number): string {
-  let value = bytes;
-  for (const unit of ["B", "KB", "MB"]) {
-    if (Math.round(value * 10) / 10 < 1000) return unit === "B" ? `${Math.round(value)} B` : `${value.toFixed(1)} ${unit}`;
-    value /= 1000;
-  }
-  return `${value.toFixed(2)} GB`;
-}
+/** Model sizes are written like every other size (MB = 10^6 bytes, as the server). */
+export const formatSize = formatBytes;
 
 /** "SDR 9.00 dB: published by Demucs (README), MUSDB18-HQ test set", or why there is none. */
 export function qualityText(m: Pick<ModelInfo, "quality_sdr_db" | "quality_source">): string {
