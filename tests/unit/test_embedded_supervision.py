@@ -118,13 +118,16 @@ def test_a_worker_that_cannot_run_is_reported_unavailable(
 
 
 def test_a_healthy_run_ends_the_crash_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_worker_main = embedded._worker_main
     monkeypatch.setattr(embedded, "_worker_main", dying_worker.exit_at_once)
     policy = RestartPolicy(first_delay=0.05, max_delay=0.1, stable_after=2.0, crash_loop=1)
     worker = EmbeddedWorker(policy).start()
     try:
         wait_for(lambda: worker.restarts > policy.crash_loop, 60, "the worker to crash-loop")
         assert not worker.availability().available
-        monkeypatch.undo()  # the cause goes away: the next start is the real worker
+        # The cause goes away: the next start is the real worker. (Not monkeypatch.undo(): it
+        # would also give back the test's data directory setting.)
+        monkeypatch.setattr(embedded, "_worker_main", real_worker_main)
         wait_for(lambda: worker.availability().available, 120, "a healthy run")
         assert worker.is_alive()
     finally:
