@@ -28,15 +28,18 @@ class ModelNotInstalledError(Exception):
 
     def __init__(self, name: str, known: bool = True) -> None:
         self.name = name
+        # Plain words: this message reaches the browser as well as the terminal.
+        shown = name if len(name) <= 60 else name[:57] + "..."
         if known:
             message = (
-                f"Model '{name}' is not installed. Install it with `isomix models pull {name}` "
-                f"(needs internet) or, offline, `isomix models import PATH --name {name}`."
+                f"Model '{shown}' is not installed. Install it from the model picker, or with: "
+                f"isomix models pull {shown} (needs internet); offline: "
+                f"isomix models import PATH --name {shown}."
             )
         else:
             message = (
-                f"Unknown model '{name}'. See `isomix models list`, or install your own weights "
-                f"with `isomix models import PATH --name {name}`."
+                f"Unknown model '{shown}'. See: isomix models list; or install your own "
+                f"weights with: isomix models import PATH --name {shown}."
             )
         super().__init__(message)
 
