@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import dying_worker
 
-from api.support import SetEnv, files_under, row_counts, upload, wav_bytes
+from api.support import SetEnv, files_under, insert_ready_project, row_counts, upload, wav_bytes
 from isomix.jobs import embedded
 from isomix.jobs.embedded import EmbeddedWorker, RestartPolicy
 
@@ -105,3 +105,16 @@ def test_celery_mode_does_not_ask_the_embedded_worker(
 def test_openapi_documents_the_503(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
     assert "503" in spec["paths"]["/api/projects"]["post"]["responses"]
+
+
+def test_retry_and_export_are_refused_too_while_the_worker_is_dead(
+    client: TestClient, dead_worker: EmbeddedWorker
+) -> None:
+    # Both hand work to the same worker: queued now, they would wait for nobody.
+    project_id = insert_ready_project()
+    export = client.post(f"/api/projects/{project_id}/exports", json={"format": "mp3"})
+    assert (export.status_code, export.json()["code"]) == (503, "worker_unavailable")
+    assert "Retry-After" in export.headers
+    retry = client.post(f"/api/projects/{project_id}/retry")
+    assert (retry.status_code, retry.json()["code"]) == (503, "worker_unavailable")
+    assert row_counts()["exports"] == 0

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 
 from isomix import schemas
 from isomix.api import urls
-from isomix.api.deps import ExportDep, ProjectDep, SessionDep
+from isomix.api.deps import ExportDep, ProjectDep, SessionDep, WorkerAvailable
 from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
 from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
 from isomix.api.present import export_out, stem_names
@@ -22,7 +22,8 @@ router = APIRouter(tags=["exports"])
     urls.PROJECT_EXPORTS,
     status_code=202,
     response_model=schemas.Export,
-    responses=error_responses(400, 404, 409, 422),
+    responses=error_responses(400, 404, 409, 422, 503),
+    dependencies=[WorkerAvailable],
 )
 def create_export(
     project: ProjectDep, request: schemas.ExportRequest, session: SessionDep

@@ -377,7 +377,8 @@ def cancel_project(
     urls.PROJECT_RETRY,
     status_code=202,
     response_model=schemas.Project,
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 503),
+    dependencies=[WorkerAvailable],
 )
 def retry_project(
     project: ProjectDep, session: SessionDep, settings: SettingsDep
