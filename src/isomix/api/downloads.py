@@ -19,6 +19,12 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def download_name(project: Project, part: str, extension: str) -> str:
+    """What a download of the project is saved as: "<track> - <part>.<ext>", the one rule
+    for stems, the stems ZIP (and the names inside it) and exports."""
+    return f"{track_name(project)} - {part}.{extension}"
+
+
 def track_name(project: Project) -> str:
     """The user's file name without its extension, as display data.
 

@@ -8,7 +8,12 @@ from fastapi.responses import FileResponse
 from isomix import schemas
 from isomix.api import urls
 from isomix.api.deps import ExportDep, ProjectDep, SessionDep, WorkerAvailable
-from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
+from isomix.api.downloads import (
+    content_disposition,
+    download_name,
+    existing_file,
+    ready_stem_set,
+)
 from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
 from isomix.api.present import export_out, stem_names
 from isomix.audio.export_formats import MEDIA_TYPES
@@ -76,7 +81,7 @@ def download_export(export: ExportDep) -> FileResponse:
     if export.status != JobStatus.ready or not export.path:
         raise not_ready(f"The export is {export.status.value}; there is no file yet.")
     path = existing_file(export.path, "Export file")
-    name = f"{track_name(export.project)} - mix.{export.format}"
+    name = download_name(export.project, "mix", export.format)
     return FileResponse(
         path,
         media_type=MEDIA_TYPES.get(export.format, "application/octet-stream"),

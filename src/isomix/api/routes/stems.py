@@ -14,7 +14,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from isomix import schemas, storage
 from isomix.api import urls
 from isomix.api.deps import ProjectDep
-from isomix.api.downloads import content_disposition, existing_file, ready_stem_set, track_name
+from isomix.api.downloads import (
+    content_disposition,
+    download_name,
+    existing_file,
+    ready_stem_set,
+)
 from isomix.api.errors import error_responses, not_found
 from isomix.api.present import stem_names
 
@@ -49,9 +54,7 @@ def download_stem(
         path,
         media_type=MEDIA_TYPES[variant],
         headers={
-            "Content-Disposition": content_disposition(
-                f"{track_name(project)} - {stem}.{extension}"
-            )
+            "Content-Disposition": content_disposition(download_name(project, stem, extension))
         },
     )
 
@@ -108,10 +111,9 @@ def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
 def download_stems_zip(project: ProjectDep) -> StreamingResponse:
     """Every stem's FLAC master in one zip."""
     stem_set = ready_stem_set(project)
-    track = track_name(project)
     files = [
         (
-            f"{track} - {name}.flac",
+            download_name(project, name, storage.STEM_EXTENSIONS["master"]),
             existing_file(storage.stem_file(stem_set.directory, name, "master"), "Stem file"),
         )
         for name in stem_names(stem_set)
@@ -121,7 +123,9 @@ def download_stems_zip(project: ProjectDep) -> StreamingResponse:
     return StreamingResponse(
         zip_stream(files),
         media_type="application/zip",
-        headers={"Content-Disposition": content_disposition(f"{track} - stems.zip")},
+        headers={
+            "Content-Disposition": content_disposition(download_name(project, "stems", "zip"))
+        },
     )
 
 
