@@ -51,7 +51,7 @@ test.describe("with small limits", () => {
 
   test("a file over the size limit is refused as too big", async ({ page }) => {
     await page.goto(`${small.url}/#/`);
-    await expect(page.getByText(/Up to 100.0 KB and 1 second/)).toBeVisible();
+    await expect(page.getByText(/Up to 100 KB and 1 second/)).toBeVisible();
     // The page knows the limit and refuses before sending anything...
     await chooseFile(page, { name: "big.wav", mimeType: "audio/wav", buffer: makeWav(3) }); // ~530 KB
     const alert = page.locator('[data-testid="upload-item"]').first().getByRole("alert");

@@ -277,10 +277,12 @@ class UploadTooLargeError(Exception):
 
 def format_bytes(size: float) -> str:
     """A size as every message and listing writes it (CLI, API, and the UI's formatBytes):
-    decimal units, MB = 10^6 bytes, one decimal ("107.7 MB"), two for GB."""
+    decimal units, MB = 10^6 bytes, one decimal but no ".0" ("107.7 MB", "200 MB"), two
+    decimals for GB."""
     for unit in ("B", "KB", "MB"):
         if round(size, 1) < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            text = f"{size:.0f}" if unit == "B" else f"{size:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
         size /= 1000
     return f"{size:.2f} GB"
 

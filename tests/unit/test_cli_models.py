@@ -155,8 +155,8 @@ def test_a_damaged_default_file_is_ignored(capsys: pytest.CaptureFixture[str]) -
     [
         (0, "0 B"),
         (999, "999 B"),
-        (1000, "1.0 KB"),
-        (999_960, "1.0 MB"),
+        (1000, "1 KB"),
+        (999_960, "1 MB"),
         (107_700_000, "107.7 MB"),
         (1_234_000_000, "1.23 GB"),
     ],

@@ -23,4 +23,4 @@ def test_sizes_are_written_one_way(case: dict[str, object]) -> None:
 
 
 def test_the_upload_limit_message_uses_it() -> None:
-    assert str(storage.UploadTooLargeError(200_000_000)).endswith("limit of 200.0 MB.")
+    assert str(storage.UploadTooLargeError(200_000_000)).endswith("limit of 200 MB.")

@@ -91,7 +91,10 @@ export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return "0 B";
   let value = bytes;
   for (const unit of ["B", "KB", "MB"]) {
-    if (Math.round(value * 10) / 10 < 1000) return unit === "B" ? `${Math.round(value)} B` : `${value.toFixed(1)} ${unit}`;
+    if (Math.round(value * 10) / 10 < 1000) {
+      const text = unit === "B" ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, "");
+      return `${text} ${unit}`;
+    }
     value /= 1000;
   }
   return `${value.toFixed(2)} GB`;

@@ -142,7 +142,7 @@ describe("this session's uploads", () => {
 describe("what the server accepts", () => {
   it("the drop zone's formats and the file picker's filter come from /api/config", async () => {
     await renderPage();
-    expect(container.querySelector(".dropzone")?.textContent).toContain("MP3, Opus or WAV. Up to 200.0 MB and 30 minutes.");
+    expect(container.querySelector(".dropzone")?.textContent).toContain("MP3, Opus or WAV. Up to 200 MB and 30 minutes.");
     expect(fileInput().getAttribute("accept")).toBe(".mp3,.opus,.wav");
   });
 });
