@@ -8,6 +8,7 @@ import struct
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -93,3 +94,25 @@ def insert_ready_project(
         session.add_all([stem_set, project])
         session.commit()
         return project.id
+
+
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], *, host: bytes = b"127.0.0.1"
+) -> dict[str, Any]:
+    """The ASGI scope of one raw HTTP request to the app (for tests that drive receive()
+    themselves: disconnects, trickles, bodies cut short), from a loopback client."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", host), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }

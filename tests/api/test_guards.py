@@ -14,7 +14,15 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from api.support import SetEnv, files_under, insert_ready_project, row_counts, upload, wav_bytes
+from api.support import (
+    SetEnv,
+    files_under,
+    http_scope,
+    insert_ready_project,
+    row_counts,
+    upload,
+    wav_bytes,
+)
 from isomix.api.app import create_app
 from isomix.api.guards import GuardedBody, Policy, split_host
 from isomix.config import get_settings
@@ -264,21 +272,7 @@ class Exchange:
         chunks: Any,
     ) -> None:
         self.app = app
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1:8000"), *headers],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 8000),
-            "state": {},
-        }
+        self.scope = http_scope(method, path, headers, host=b"127.0.0.1:8000")
         self.chunks = chunks
         self.receives = 0
         self.sent: list[dict[str, Any]] = []

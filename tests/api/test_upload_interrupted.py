@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from api.support import files_under, row_counts, wav_bytes
+from api.support import files_under, http_scope, row_counts, wav_bytes
 from isomix import storage
 from isomix.api.app import create_app
 from isomix.jobs.cleanup import remove_partial_uploads
@@ -74,25 +74,14 @@ def test_disconnect_mid_upload_logs_one_line_and_keeps_nothing(
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/projects",
-        "raw_path": b"/api/projects",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
+    scope = http_scope(
+        "POST",
+        "/api/projects",
+        [
             (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
             (b"content-length", str(DECLARED_BYTES).encode()),
         ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
+    )
     anyio.run(client.app, scope, receive, send)  # type: ignore[arg-type]  # raises on a crash
 
     assert sent == 5  # it read up to the disconnect

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers.crafted_audio import bitrate_lying_mp3
 
-from api.support import SetEnv, files_under, row_counts, upload, wav_bytes
+from api.support import SetEnv, files_under, http_scope, row_counts, upload, wav_bytes
 from isomix.api.upload import MAX_BOUNDARY_CHARS
 
 
@@ -366,21 +366,11 @@ def test_oversized_stream_is_cut_off_without_reading_the_rest(
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/projects",
-        "raw_path": b"/api/projects",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = http_scope(
+        "POST",
+        "/api/projects",
+        [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
+    )
     anyio.run(app, scope, receive, send)  # type: ignore[arg-type]
     start = next(message for message in messages if message["type"] == "http.response.start")
     assert start["status"] == 413
