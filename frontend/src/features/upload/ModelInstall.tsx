@@ -11,6 +11,8 @@ type Install = NonNullable<ModelInfo["install"]>;
 
 /** How often a running install is asked for its progress. */
 export const INSTALL_POLL_MS = 500;
+/** Progress checks that may fail in a row (a network blip) before the install is given up on. */
+export const INSTALL_POLL_TRIES = 3;
 
 const path = (name: string) => ({ params: { path: { name } } });
 
@@ -35,8 +37,12 @@ interface Props {
 /** A model that is not installed: an Install button when the server can fetch it from the
  * model hub, its progress and outcome, and the commands that install it by hand. */
 export function ModelInstall({ model, onInstalled }: Props) {
-  const [install, setInstall] = useState<Install | null>(model.install ?? null);
+  // An install that finished earlier, while the model is not installed now (removed or damaged
+  // since): nothing to follow; Install is offered again.
+  const [install, setInstall] = useState<Install | null>(model.install?.state === "installed" ? null : (model.install ?? null));
   const [refused, setRefused] = useState<unknown>(null);
+  // Progress checks failed in a row; after INSTALL_POLL_TRIES the install is no longer followed.
+  const [misses, setMisses] = useState(0);
   const running = install?.state === "running";
 
   const follow = useCallback(
@@ -52,14 +58,28 @@ export function ModelInstall({ model, onInstalled }: Props) {
     let alive = true;
     const timer = window.setTimeout(() => {
       readInstall(model.name)
-        .then((next) => alive && follow(next))
-        .catch((error: unknown) => alive && setRefused(error));
+        .then((next) => {
+          if (!alive) return;
+          setMisses(0);
+          follow(next);
+        })
+        .catch((error: unknown) => {
+          if (!alive) return;
+          if (misses + 1 < INSTALL_POLL_TRIES) {
+            setMisses(misses + 1); // ask again on the next tick
+            return;
+          }
+          // The server forgot it (restarted) or cannot be reached: say so, offer Install again.
+          setMisses(0);
+          setInstall(null);
+          setRefused(error);
+        });
     }, INSTALL_POLL_MS);
     return () => {
       alive = false;
       window.clearTimeout(timer);
     };
-  }, [running, install, model.name, follow]);
+  }, [running, install, misses, model.name, follow]);
 
   const start = () => {
     setRefused(null);

@@ -6,7 +6,7 @@ import { act } from "react";
 import { createRoot, type Root } from "react-dom/client";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import type { ModelInfo } from "../../lib/types";
-import { INSTALL_POLL_MS } from "./ModelInstall";
+import { INSTALL_POLL_MS, INSTALL_POLL_TRIES } from "./ModelInstall";
 import { ModelSelect } from "./ModelSelect";
 
 // The typed client captures fetch when its module loads: stub it before any import runs.
@@ -254,4 +254,53 @@ it("an install running when the page opens is followed", async () => {
   expect(container.textContent).toContain("Connecting to the model hub…");
   await tick();
   expect(container.textContent).toContain("Downloading: 0 B of 84.1 MB (file 2 of 2)");
+});
+
+it("a progress check that fails for good gives the Install button back, with the reason", async () => {
+  const asked = serve({
+    "POST /api/models/htdemucs/install": [json(install({ phase: "starting" }), 202)],
+    "GET /api/models/htdemucs/install": [json({ detail: "No install of htdemucs is known.", code: "not_found" }, 404)],
+  });
+  await render([CLASSIC, HTDEMUCS]);
+
+  await click(button("Install htdemucs"));
+  await tick();
+  await tick(); // a blip is retried…
+  expect(container.textContent).not.toContain("Install htdemucs");
+  await tick(); // …but not for ever
+  expect(asked.filter((a) => a === "GET /api/models/htdemucs/install")).toHaveLength(INSTALL_POLL_TRIES);
+  expect(button("Install htdemucs")).toBeDefined();
+  expect(container.querySelector("progress")).toBeNull();
+  expect(container.querySelector('[role="alert"]')!.textContent).toContain("No install of htdemucs is known.");
+  await tick(5 * INSTALL_POLL_MS);
+  expect(asked).toHaveLength(1 + INSTALL_POLL_TRIES); // polling stopped
+});
+
+it("one failed progress check (a network blip) does not stop the install", async () => {
+  serve({
+    "POST /api/models/htdemucs/install": [json(install({ phase: "starting" }), 202)],
+    "GET /api/models/htdemucs/install": [
+      json({ detail: "Bad gateway", code: "bad_gateway" }, 502),
+      json(install({ phase: "verifying", files_done: 2, files_total: 2, bytes_done: 84_100_000, bytes_total: 84_100_000 })),
+    ],
+  });
+  await render([CLASSIC, HTDEMUCS]);
+
+  await click(button("Install htdemucs"));
+  await tick();
+  await tick();
+  expect(container.textContent).toContain("Checking the downloaded model…");
+  expect(container.querySelector('[role="alert"]')).toBeNull();
+});
+
+it("an install that finished earlier, of a model not installed now, offers Install again", async () => {
+  const asked = serve({});
+  const done = install({ state: "installed", phase: "done", files_done: 2, files_total: 2, bytes_done: 84_100_000, bytes_total: 84_100_000 });
+  await render([CLASSIC, { ...HTDEMUCS, install: done }]);
+
+  expect(button("Install htdemucs")).toBeDefined();
+  expect(container.textContent).not.toContain("Installed.");
+  expect(container.querySelector("progress")).toBeNull();
+  await tick(3 * INSTALL_POLL_MS);
+  expect(asked).toEqual([]);
 });

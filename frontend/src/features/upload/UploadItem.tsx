@@ -53,6 +53,12 @@ export function UploadItem({ job, onDismiss }: { job: UploadJob; onDismiss?: () 
           {job.project?.existing && (
             <p className="small" data-testid="upload-existing">
               You already have this song (same file, same options): this is it, not a second copy.
+              {project.status !== "ready" && (
+                <>
+                  {" "}
+                  <a href={href({ name: "mixer", projectId: project.id })}>Open it</a>
+                </>
+              )}
             </p>
           )}
           <LiveAnnouncement text={`${job.file.name}: ${coarseStatus(project)}`} />

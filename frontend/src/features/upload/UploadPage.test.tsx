@@ -175,6 +175,39 @@ describe("a song that is already in the library", () => {
   });
 });
 
+describe("a song already in the library, answered at a bad moment", () => {
+  const existing = project({ id: "p9", status: "processing", progress: 30, queue_position: null, existing: true });
+
+  it("after the user left the upload page: no page change", async () => {
+    let answer: (p: Project) => void = () => {};
+    vi.mocked(uploadProject).mockImplementation(() => new Promise((resolve) => (answer = resolve)));
+    await renderPage();
+    await choose(new File(["RIFF"], "song.wav"));
+    await act(async () => root!.unmount());
+    root = null;
+    window.location.hash = "#/library"; // where the user went meanwhile
+
+    await act(async () => answer(existing));
+    await act(async () => new Promise((r) => setTimeout(r, 0)));
+    expect(window.location.hash).toBe("#/library");
+  });
+
+  it("while another upload is under way: no page change; the item says so, with a link to open it", async () => {
+    vi.mocked(uploadProject).mockImplementation(({ file }) => (file.name === "old.wav" ? Promise.resolve(existing) : new Promise(() => {})));
+    await renderPage();
+    await choose(new File(["RIFF"], "long.wav"));
+    await choose(new File(["RIFF"], "old.wav"));
+    await settle(() => container.querySelector('[data-testid="upload-existing"]') !== null);
+    await act(async () => new Promise((r) => setTimeout(r, 0)));
+
+    expect(window.location.hash).toBe("#/");
+    expect(items()).toHaveLength(2);
+    const link = container.querySelector<HTMLAnchorElement>('[data-testid="upload-existing"] a')!;
+    expect(link.textContent).toBe("Open it");
+    expect(link.getAttribute("href")).toBe("#/projects/p9");
+  });
+});
+
 describe("a job that is starting", () => {
   it("says it is loading the model, with a moving bar instead of 0 %", async () => {
     container = document.createElement("div");

@@ -6,7 +6,7 @@ import { leaveNotice } from "../../lib/notice";
 import { navigate } from "../../lib/router";
 import { formatDurationLimit, withServerDefault } from "../../lib/status";
 import { useDocumentTitle } from "../../lib/title";
-import type { ModelInfo, PublicConfig } from "../../lib/types";
+import { TERMINAL_STATUSES, type ModelInfo, type PublicConfig } from "../../lib/types";
 import { inWords } from "../../lib/words";
 import { DropZone } from "./DropZone";
 import { ModelSelect } from "./ModelSelect";
@@ -39,6 +39,20 @@ export function UploadPage() {
     };
   }, []);
 
+  // An answer that comes after the user left this page must not take them anywhere; and
+  // leaving it drops this session's list, so not while another upload is still under way.
+  const mounted = useRef(false);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+  const jobsNow = useRef<UploadJob[]>([]);
+  useEffect(() => {
+    jobsNow.current = jobs;
+  }, [jobs]);
+
   const update = useCallback((key: string, patch: Partial<UploadJob>) => {
     setJobs((all) => all.map((j) => (j.key === key ? { ...j, ...patch } : j)));
   }, []);
@@ -70,8 +84,9 @@ export function UploadPage() {
         .then((project) => {
           update(job.key, { project, sent: job.file.size });
           // The same file with the same options is already in the library: the server kept
-          // that one. One file chosen: open it; several: its item says so (UploadItem).
-          if (project.existing && fresh.length === 1) {
+          // that one. Nothing else under way: open it; otherwise its item says so, with a link
+          // to open it (UploadItem).
+          if (project.existing && fresh.length === 1 && mounted.current && !jobsNow.current.some((j) => j.key !== job.key && underWay(j))) {
             leaveNotice(project.id, "You already have this song: opened it.");
             navigate({ name: "mixer", projectId: project.id });
           }
@@ -114,6 +129,12 @@ export function UploadPage() {
       )}
     </section>
   );
+}
+
+/** Still uploading, or separating as far as this page knows (its snapshot may be behind). */
+function underWay(job: UploadJob): boolean {
+  if (job.error !== null) return false;
+  return job.project === null || !TERMINAL_STATUSES.includes(job.project.status);
 }
 
 /** Refuse before sending megabytes the server will refuse anyway (it checks again). */
