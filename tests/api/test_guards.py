@@ -25,6 +25,7 @@ from api.support import (
 )
 from isomix.api.app import create_app
 from isomix.api.guards import GuardedBody, Policy, split_host
+from isomix.api.upload import CONTENT_LENGTH_SLACK
 from isomix.config import get_settings
 
 
@@ -407,3 +408,43 @@ def test_no_timeout_once_the_body_is_complete(data_dir: Path, set_env: SetEnv) -
         return [str((await body())["type"]) for _ in range(2)]
 
     assert anyio.run(main) == ["http.request", "http.disconnect"]
+
+
+def test_an_upload_body_past_its_budget_is_cut_even_after_the_file_part(
+    client: TestClient, set_env: SetEnv, data_dir: Path
+) -> None:
+    """A tiny file part, then megabytes after the closing boundary (which the multipart
+    parser skips): the upload's byte budget still ends it with 413."""
+    set_env(max_upload_bytes=100_000)
+    boundary = b"b0undary"
+    head = (
+        b"--" + boundary + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        b"RIFF\r\n--" + boundary + b"--\r\n"
+    )
+    chunk = b"x" * 65536
+
+    async def endless(index: int) -> dict[str, Any]:
+        return {"type": "http.request", "body": head if index == 1 else chunk, "more_body": True}
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=" + boundary)]
+    exchange = Exchange(client.app, "POST", "/api/projects", headers, endless)
+    status, body = exchange.run()
+    assert (status, body["code"]) == (413, "too_large")
+    budget = 100_000 + CONTENT_LENGTH_SLACK
+    assert exchange.receives <= budget // len(chunk) + 3
+    assert row_counts()["projects"] == 0
+
+
+@pytest.mark.parametrize("value", ["localhost:\u00b2", "127.0.0.1:\u00b9\u00b3"])
+def test_a_port_of_unicode_digits_is_refused_not_a_crash(client: TestClient, value: str) -> None:
+    # str.isdigit() says yes to "²"; int() does not: a 400, never a 500 and a traceback.
+    headers = [(b"host", value.encode("latin-1"))]
+
+    async def empty(_index: int) -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    exchange = Exchange(client.app, "GET", "/api/config", [], empty)
+    exchange.scope["headers"] = headers
+    status, body = exchange.run()
+    assert (status, body["code"]) == (400, "host_not_allowed")

@@ -43,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isomix.api import urls
+from isomix.api.upload import CONTENT_LENGTH_SLACK
 from isomix.config import Settings, get_settings
 
 LOOPBACK_NAMES: Final = ("localhost", "127.0.0.1", "[::1]")
@@ -126,7 +127,7 @@ def split_host(value: str) -> tuple[str, int | None] | None:
         rest = colon + port_text
     port: int | None = None
     if rest:
-        if not (rest.startswith(":") and rest[1:].isdigit() and len(rest) <= 6):
+        if not (rest.startswith(":") and _digits(rest[1:]) and len(rest) <= 6):
             return None
         port = int(rest[1:])
     name = _canonical_name(name)
@@ -327,13 +328,18 @@ def _check_origin(policy: Policy, scope: Scope, host: str | None) -> Refused | N
 # --- The body ----------------------------------------------------------------------------
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() also accepts "²" (a latin-1 byte in a header), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def is_upload(scope: Scope) -> bool:
     return scope.get("method") == "POST" and scope.get("path") == urls.PROJECTS
 
 
 def declared_length(scope: Scope) -> int | None:
     values = _header_values(scope, b"content-length")
-    if len(values) != 1 or not values[0].strip().isdigit():
+    if len(values) != 1 or not _digits(values[0].strip()):
         return None
     return int(values[0].strip())
 
@@ -407,10 +413,15 @@ class RequestGuard:
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
-        limit = None if is_upload(scope) else policy.max_body_bytes
         length = declared_length(scope)
-        if refusal is None and limit is not None and length is not None and length > limit:
-            refusal = _too_large(limit)
+        if is_upload(scope):
+            # The upload route answers a declared length over its limit itself (with the
+            # limit in words); here its body, chunked or not, is only cut past that budget.
+            limit = get_settings().max_upload_bytes + CONTENT_LENGTH_SLACK
+        else:
+            limit = policy.max_body_bytes
+            if refusal is None and length is not None and length > limit:
+                refusal = _too_large(limit)
         if refusal is not None:
             await _send_refusal(send, refusal)
             return

@@ -60,7 +60,12 @@ def clean_filename(raw: str) -> str:
 
 def check_content_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + CONTENT_LENGTH_SLACK:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > limit + CONTENT_LENGTH_SLACK
+    ):
         raise too_large(UploadTooLargeError(limit))
 
 
