@@ -118,3 +118,26 @@ def test_an_incomplete_stem_set_is_never_reused(
         claimed = stemsets.claim_existing(db, stem_set.cache_key)
         assert claimed is not None and claimed.id == stem_set.id
     assert refcount_of(stem_set.id) == 2
+
+
+def test_a_delete_racing_the_worker_releases_the_stem_set_the_worker_gave(
+    client: TestClient, data_dir: Path
+) -> None:
+    # The route loaded the project while it was processing (no stem set); the worker then
+    # committed its stem set; the delete must release that one, not the stale "none".
+    from isomix.api.routes.projects import delete_project
+
+    stem_set = add_stem_set(refcount=1)  # counted by the worker's claim below
+    project_id = add_ready_project(stem_set.id)
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(update(Project).where(Project.id == project_id).values(stem_set_id=None))
+    with get_sessionmaker()() as session:
+        stale = session.get(Project, project_id)
+        assert stale is not None and stale.stem_set_id is None
+        with get_sessionmaker()() as worker, worker.begin():  # the worker's commit
+            worker.execute(
+                update(Project).where(Project.id == project_id).values(stem_set_id=stem_set.id)
+            )
+        assert delete_project(stale, session).status_code == 204
+    assert refcount_of(stem_set.id) is None  # released and collected
+    assert not (data_dir / stem_set.directory).exists()

@@ -12,7 +12,7 @@ import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from isomix import schemas, stemsets, storage
@@ -417,11 +417,33 @@ def retry_project(
 @router.delete(urls.PROJECT, status_code=204, responses=error_responses(404))
 def delete_project(project: ProjectDep, session: SessionDep) -> Response:
     """Delete a project, its upload and its exports; its stems go when no project uses them."""
-    export_ids = list(session.scalars(select(Export.id).where(Export.project_id == project.id)))
-    project_id, stem_set_id = project.id, project.stem_set_id
-    stemsets.release(session, stem_set_id)
-    session.delete(project)
-    session.commit()
+    project_id = project.id
+    session.expunge(project)
+    # The row is deleted with a compare-and-set on its stem set: a worker that finishes the
+    # job between the load and the delete gives it one, which must be released with it.
+    for _attempt in range(5):
+        row = session.execute(select(Project.stem_set_id).where(Project.id == project_id)).first()
+        if row is None:  # deleted meanwhile
+            raise ApiError(404, "not_found", "Project not found.")
+        stem_set_id = row.stem_set_id
+        export_ids = list(session.scalars(select(Export.id).where(Export.project_id == project_id)))
+        same_stems = (
+            Project.stem_set_id.is_(None)
+            if stem_set_id is None
+            else Project.stem_set_id == stem_set_id
+        )
+        deleted = session.execute(
+            delete(Project)
+            .where(Project.id == project_id, same_stems)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(deleted) == 1:
+            stemsets.release(session, stem_set_id)
+            session.commit()
+            break
+        session.rollback()
+    else:
+        raise ApiError(409, "conflict", "The project changed while it was deleted; try again.")
     # Files after the commit: a crash in between leaves orphan files for the collector, never
     # a row pointing at missing files.
     storage.delete_project_files(project_id)
