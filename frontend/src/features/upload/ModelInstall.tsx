@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { ProgressBar } from "../../components/ProgressBar";
 import { client } from "../../lib/api";
-import { apiErrorFrom } from "../../lib/errors";
+import { ApiError, apiErrorFrom } from "../../lib/errors";
 import type { ModelInfo } from "../../lib/types";
 import { CommandLine } from "./CommandLine";
 import { installPercent, installProgressText } from "./modelText";
@@ -41,6 +41,8 @@ export function ModelInstall({ model, onInstalled }: Props) {
   // since): nothing to follow; Install is offered again.
   const [install, setInstall] = useState<Install | null>(model.install?.state === "installed" ? null : (model.install ?? null));
   const [refused, setRefused] = useState<unknown>(null);
+  // Between the click and the server's answer: Install cannot be pressed a second time.
+  const [starting, setStarting] = useState(false);
   // Progress checks failed in a row; after INSTALL_POLL_TRIES the install is no longer followed.
   const [misses, setMisses] = useState(0);
   const running = install?.state === "running";
@@ -82,10 +84,18 @@ export function ModelInstall({ model, onInstalled }: Props) {
   }, [running, install, misses, model.name, follow]);
 
   const start = () => {
+    if (starting) return;
     setRefused(null);
+    setStarting(true);
     startInstall(model.name)
+      // Already being installed (another tab, or a click this page did not see answered): follow it.
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === "install_running") return readInstall(model.name);
+        throw error;
+      })
       .then(follow)
-      .catch((error: unknown) => setRefused(error));
+      .catch((error: unknown) => setRefused(error))
+      .finally(() => setStarting(false));
   };
 
   // After a failure its commands come right under it; the hint lists the others.
@@ -94,7 +104,7 @@ export function ModelInstall({ model, onInstalled }: Props) {
   return (
     <div className="model-install">
       {model.installable && !running && install?.state !== "installed" && (
-        <button type="button" className="primary" onClick={start}>
+        <button type="button" className="primary" onClick={start} disabled={starting} aria-busy={starting || undefined}>
           {install?.state === "failed" ? `Try installing ${model.name} again` : `Install ${model.name}`}
         </button>
       )}

@@ -236,13 +236,69 @@ it("offline, says in one line how to import the files instead", async () => {
 
 it("a refused install says why", async () => {
   serve({
-    "POST /api/models/htdemucs/install": [json({ detail: "htdemucs is already being installed.", code: "install_running" }, 409)],
+    "POST /api/models/htdemucs/install": [json({ detail: "The model hub cannot be reached.", code: "hub_unreachable" }, 503)],
   });
   await render([CLASSIC, HTDEMUCS]);
 
   await click(button("Install htdemucs"));
 
-  expect(container.querySelector('[role="alert"]')!.textContent).toContain("htdemucs is already being installed.");
+  expect(container.querySelector('[role="alert"]')!.textContent).toContain("The model hub cannot be reached.");
+  expect(button("Install htdemucs").disabled).toBe(false);
+});
+
+it("an install already running (409 install_running) is followed, not shown as an error", async () => {
+  const asked = serve({
+    "POST /api/models/htdemucs/install": [json({ detail: "htdemucs is already being installed.", code: "install_running" }, 409)],
+    "GET /api/models/htdemucs/install": [
+      json(install({ phase: "downloading", files_done: 0, files_total: 2, bytes_done: 10_000_000, bytes_total: 84_100_000 })),
+      json(install({ phase: "verifying", files_done: 2, files_total: 2, bytes_done: 84_100_000, bytes_total: 84_100_000 })),
+    ],
+  });
+  await render([CLASSIC, HTDEMUCS]);
+
+  await click(button("Install htdemucs"));
+
+  expect(asked).toEqual(["POST /api/models/htdemucs/install", "GET /api/models/htdemucs/install"]);
+  expect(container.querySelector('[role="alert"]')).toBeNull();
+  expect(container.textContent).toContain("Downloading: 10 MB of 84.1 MB (file 1 of 2)");
+  expect(container.textContent).not.toContain("Install htdemucs");
+  await tick();
+  expect(container.textContent).toContain("Checking the downloaded model…");
+});
+
+it("Install cannot be pressed twice while the server has not answered", async () => {
+  let answer: (r: Response) => void = () => {};
+  const asked: string[] = [];
+  fetchMock.mockImplementation((request: Request) => {
+    asked.push(`${request.method} ${new URL(request.url, "http://localhost").pathname}`);
+    return new Promise((resolve) => (answer = resolve));
+  });
+  await render([CLASSIC, HTDEMUCS]);
+
+  const first = button("Install htdemucs");
+  await click(first);
+  expect(first.disabled).toBe(true);
+  first.disabled = false; // even if a second click got through
+  await click(first);
+  expect(asked).toEqual(["POST /api/models/htdemucs/install"]);
+
+  await act(async () => answer(json(install({ phase: "starting" }), 202)));
+  expect(container.textContent).toContain("Starting…");
+});
+
+it("after an install, a failed re-read of the list still makes the model selectable and selects it", async () => {
+  serve({
+    "POST /api/models/htdemucs/install": [json(install({ state: "installed", phase: "done", files_done: 2, files_total: 2, bytes_done: 84_100_000, bytes_total: 84_100_000 }))],
+    "GET /api/models": [json({ detail: "Server error", code: "server_error" }, 500)],
+  });
+  await render([CLASSIC, HTDEMUCS]);
+
+  await click(button("Install htdemucs"));
+  await act(async () => {});
+
+  expect(onChange).toHaveBeenCalledWith("htdemucs");
+  expect(container.querySelector<HTMLOptionElement>('option[value="htdemucs"]')!.disabled).toBe(false);
+  expect(container.querySelector('[role="status"]')!.textContent).toBe("htdemucs is installed and selected.");
 });
 
 it("an install running when the page opens is followed", async () => {

@@ -36,9 +36,15 @@ export function ModelSelect({ models, value, onChange }: Props) {
             onChange(name);
           }
         })
-        .catch(() => setInstalled(""));
+        // The list could not be re-read: the server said this one is installed; trust that.
+        .catch(() => {
+          const known = models.find((m) => m.name === name);
+          if (known) setUpdates((all) => ({ ...all, [name]: { ...known, ...all[name], installed: true, install: null } }));
+          setInstalled(name);
+          onChange(name);
+        });
     },
-    [onChange],
+    [models, onChange],
   );
 
   return (
