@@ -37,6 +37,12 @@ class Claimed:
     duration_seconds: float
 
 
+@dataclass(frozen=True)
+class Registered:
+    id: str
+    directory: str  # where the project's stems now are: the job's own folder, or another's
+
+
 def cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
     """Same upload content and options, same stems: the key stem sets are shared by."""
     return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
@@ -82,16 +88,37 @@ def claim_existing(db: Session, key: str) -> Claimed | None:
 
 def claim_new(
     db: Session, *, stem_set_id: str, key: str, names: Sequence[str], duration_seconds: float
-) -> str:
+) -> Registered:
     """Register a stem set a job has just written (its files already in place) and count its
-    project; when another job registered the same key first, count that one instead.
+    project; when another job registered the same key first, count that one instead, unless
+    its files no longer read back: then that row is pointed at the new files (its other
+    projects are mended too; the damaged folder, now unreferenced, is swept by the collector).
 
-    Returns the id of the stem set the project now uses. An IntegrityError means another job
-    inserted the same key between the select and the insert: retry the transaction.
+    An IntegrityError means another job inserted the same key between the select and the
+    insert: retry the transaction.
     """
-    existing = db.execute(select(StemSet.id).where(StemSet.cache_key == key)).scalar_one_or_none()
-    if existing is not None and _increment(db, existing):
-        return existing
+    directory = storage.stem_set_dir(stem_set_id)
+    existing = db.execute(
+        select(StemSet.id, StemSet.directory).where(StemSet.cache_key == key)
+    ).first()
+    if existing is not None:
+        if storage.read_stem_layout(storage.resolve(existing.directory)) is None:
+            log.warning("stem set %s is damaged on disk; pointing it at %s", existing.id, directory)
+            mended = db.execute(
+                update(StemSet)
+                .where(StemSet.id == existing.id)
+                .values(
+                    directory=directory,
+                    stem_names={"names": list(names)},
+                    duration_seconds=duration_seconds,
+                    refcount=StemSet.refcount + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(mended) == 1:
+                return Registered(existing.id, directory)
+        elif _increment(db, existing.id):
+            return Registered(existing.id, existing.directory)
     db.add(
         StemSet(
             id=stem_set_id,
@@ -103,7 +130,7 @@ def claim_new(
         )
     )
     db.flush()
-    return stem_set_id
+    return Registered(stem_set_id, directory)
 
 
 def release(db: Session, stem_set_id: str | None) -> None:

@@ -401,7 +401,8 @@ def test_race_on_the_same_content_keeps_one_stem_set(data_dir: Path) -> None:
     layout = storage.StemLayout(names=("drums",), duration_seconds=2.0)
     chosen = tasks._commit_separation(job, "w2", stem_set_id, layout, None)
     (stem_set,) = stem_sets()
-    assert chosen == stem_set.id == get_project(first).stem_set_id
+    assert chosen.id == stem_set.id == get_project(first).stem_set_id
+    assert chosen.directory == stem_set.directory  # the first job's files, not ours
     assert stem_set.refcount == 2
 
 
@@ -787,3 +788,18 @@ def test_a_job_handed_back_or_failed_shows_no_stage() -> None:
     assert lease.fail(Project, project_id, worker_id="w2", reason="broken")
     project = get_project(project_id)
     assert (project.status, project.stage, project.eta_seconds) == ("failed", None, None)
+
+
+def test_a_damaged_stem_set_of_the_same_key_is_mended_not_shared(data_dir: Path) -> None:
+    # The stem set of the same content lost a file: a new upload separates again (it is not
+    # reused) and the row is pointed at the new, complete files instead of the damaged ones.
+    first = make_ready(seed=11)
+    (damaged,) = stem_sets()
+    (data_dir / damaged.directory / "vocals.mp3").unlink()
+    second = add_project(seed=11)
+    separate(second)
+    (mended,) = stem_sets()
+    assert mended.id == damaged.id and mended.refcount == 2
+    assert mended.directory != damaged.directory
+    assert storage.read_stem_layout(data_dir / mended.directory) is not None
+    assert get_project(first).stem_set_id == get_project(second).stem_set_id == mended.id

@@ -161,7 +161,7 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
         log.info("project %s: reusing %s from an interrupted attempt", job.id, final.name)
         os.utime(final)
     chosen = _commit_separation(job, worker_id, stem_set_id, layout, stat)
-    if chosen != stem_set_id:
+    if chosen.directory != storage.stem_set_dir(stem_set_id):
         # Another project with the same content finished first; its stems are ours now.
         storage.remove_tree(final)
 
@@ -279,9 +279,9 @@ def _commit_separation(
     stem_set_id: str,
     layout: storage.StemLayout,
     stat: tuple[float, float] | None,
-) -> str:
+) -> stemsets.Registered:
     """One transaction: the stem set claimed (new, or the one that won a race), the project
-    ready, the speed sample. Returns the id of the stem set the project now uses."""
+    ready, the speed sample. Returns the stem set the project now uses."""
     for attempt in (1, 2):
         try:
             with lease.session() as db, db.begin():
@@ -292,7 +292,9 @@ def _commit_separation(
                     names=layout.names,
                     duration_seconds=layout.duration_seconds,
                 )
-                if not _mark_project_ready(db, job.id, worker_id, chosen, layout.duration_seconds):
+                if not _mark_project_ready(
+                    db, job.id, worker_id, chosen.id, layout.duration_seconds
+                ):
                     raise JobAborted("lost")
                 if stat is not None:
                     db.add(
@@ -300,7 +302,7 @@ def _commit_separation(
                             model=job.model, audio_seconds=stat[0], compute_seconds=stat[1]
                         )
                     )
-            log.info("project %s ready (stem set %s)", job.id, chosen)
+            log.info("project %s ready (stem set %s)", job.id, chosen.id)
             return chosen
         except IntegrityError:
             # Another job inserted the same cache key between our select and insert: the
