@@ -229,6 +229,12 @@ def _delete_unused_stem_sets() -> int:
 def _sweep_files(now: datetime) -> int:
     """Remove what no row accounts for: dead jobs' scratch files, trash, orphans."""
     removed = 0
+    # The folders are listed before the rows are read: every row (and lease) is committed
+    # before its files exist, so whatever is listed is covered by the snapshot below, and a
+    # job that starts while this runs is never mistaken for an orphan.
+    stem_entries = storage.entries(storage.STEMS)
+    export_entries = storage.entries(storage.EXPORTS)
+    project_entries = storage.entries(storage.PROJECTS)
     stem_dirs = stemsets.directories()
     with lease.session() as db:
         live_projects = set(db.scalars(select(Project.id).where(_live_lease(Project, now))))
@@ -249,7 +255,7 @@ def _sweep_files(now: datetime) -> int:
         nonlocal removed
         removed += int(storage.remove(path))
 
-    for path in storage.entries(storage.STEMS):
+    for path in stem_entries:
         if path.name.startswith(storage.TRASH_PREFIX):
             remove(path)
         elif path.name.startswith("."):
@@ -259,7 +265,7 @@ def _sweep_files(now: datetime) -> int:
         elif storage.stem_set_dir(path.name) not in stem_dirs and old(path):
             remove(path)
 
-    for path in storage.entries(storage.EXPORTS):
+    for path in export_entries:
         if path.name.startswith(storage.TRASH_PREFIX):
             remove(path)
         elif path.name.startswith("."):
@@ -269,7 +275,7 @@ def _sweep_files(now: datetime) -> int:
         elif path.name.split(".", 1)[0] not in export_ids:
             remove(path)
 
-    for path in storage.entries(storage.PROJECTS):
+    for path in project_entries:
         state = project_states.get(path.name)
         if state == JobStatus.expired or (state is None and old(path)):
             remove(path)
@@ -289,7 +295,7 @@ def remove_partial_uploads() -> int:
     with lease.session() as db:
         project_ids = set(db.scalars(select(Project.id)))
     removed = 0
-    for path in storage.entries(storage.PROJECTS):
+    for path in project_entries:
         if path.name in project_ids or not path.is_dir() or path.is_symlink():
             continue
         try:
