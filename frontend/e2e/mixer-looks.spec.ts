@@ -86,7 +86,7 @@ async function checkLanes(page: Page, project: ProjectBody, minSliderPx: number)
   await expect(page.getByText(/no_vocals/)).toHaveCount(0);
 }
 
-test("desktop mixer: Instrumental lane like the others, long named faders, Space on a focused button, export name", async ({ page, request }) => {
+test("desktop mixer: Instrumental lane like the others, long named faders, Space on a focused button but not a clicked one, export name", async ({ page, request }) => {
   const karaoke = await readyProject(request, "1918.wav", "vocals");
   expect(karaoke.stems.map((s) => s.name).sort()).toEqual(["no_vocals", "vocals"]);
   const four = await readyProject(request, "four stems.wav", null);
@@ -117,6 +117,19 @@ test("desktop mixer: Instrumental lane like the others, long named faders, Space
   await page.keyboard.press("ArrowRight");
   await expect(page.getByRole("slider", { name: "Vocals volume" })).toHaveAttribute("aria-valuetext", "+0.5 dB");
   await expect(page.locator(".time span").first()).toHaveText("0:00");
+
+  // Clicked with the mouse (Chrome focuses the button, without a focus ring), Solo leaves Space
+  // to the mixer: Space plays, and Solo stays as the click left it.
+  const soloInstrumental = page.getByRole("button", { name: "Solo Instrumental" });
+  await soloInstrumental.click();
+  await expect(soloInstrumental).toHaveAttribute("aria-pressed", "true");
+  await expect(soloInstrumental).toBeFocused();
+  await page.keyboard.press(" ");
+  await expect(page.getByRole("button", { name: "Pause" })).toBeVisible();
+  await expect(soloInstrumental).toHaveAttribute("aria-pressed", "true");
+  await page.keyboard.press(" ");
+  await expect(page.getByRole("button", { name: "Play" })).toBeVisible();
+  await expect(soloInstrumental).toHaveAttribute("aria-pressed", "true");
 
   // Export: "Ready: <name>", and the file is saved under that very name.
   await page.getByTestId("open-export").click();

@@ -56,14 +56,43 @@ function press(testId: string, key: string): KeyboardEvent {
 }
 
 describe("global mixer keys", () => {
-  it("Space and Enter on a focused button, link, checkbox or summary press it, not play", () => {
-    for (const id of ["mute", "link", "check", "summary"]) {
+  it("Space and Enter on a focused button, checkbox or summary press it, not play", () => {
+    for (const id of ["mute", "check", "summary"]) {
       for (const key of [" ", "Enter"]) {
         const event = press(id, key);
         expect(event.defaultPrevented, `${key} on ${id}`).toBe(false);
       }
     }
     expect(engine.toggle).not.toHaveBeenCalled();
+  });
+
+  it("a link keeps Enter; Space on it plays", () => {
+    expect(press("link", "Enter").defaultPrevented).toBe(false);
+    expect(engine.toggle).not.toHaveBeenCalled();
+    expect(press("link", " ").defaultPrevented).toBe(true);
+    expect(engine.toggle).toHaveBeenCalledTimes(1);
+  });
+
+  it("a control focused by a click leaves Space to the mixer (Chrome calls it :focus-visible once a key is down)", () => {
+    const solo = container.querySelector<HTMLElement>('[data-testid="mute"]')!;
+    solo.dispatchEvent(new MouseEvent("mousedown", { bubbles: true }));
+    solo.focus();
+    expect(press("mute", " ").defaultPrevented).toBe(true);
+    expect(engine.toggle).toHaveBeenCalledTimes(1);
+    // Reached by the keyboard afterwards (Tab away and back): it keeps its keys again.
+    container.querySelector<HTMLElement>('[data-testid="lane"]')!.focus();
+    expect(press("mute", " ").defaultPrevented).toBe(false);
+    expect(engine.toggle).toHaveBeenCalledTimes(1);
+  });
+
+  it("a control focused by a mouse click (not :focus-visible) leaves Space and Enter to the mixer", () => {
+    for (const id of ["mute", "check", "summary"]) {
+      const el = container.querySelector<HTMLElement>(`[data-testid="${id}"]`)!;
+      const matches = el.matches.bind(el);
+      vi.spyOn(el, "matches").mockImplementation((selector: string) => selector !== ":focus-visible" && matches(selector));
+    }
+    for (const id of ["mute", "check", "summary"]) expect(press(id, " ").defaultPrevented, `Space on ${id}`).toBe(true);
+    expect(engine.toggle).toHaveBeenCalledTimes(3);
   });
 
   it("arrows on a slider or a radio move it, not the playhead", () => {
@@ -94,11 +123,18 @@ describe("ownsKey", () => {
   it("a role=button or role=slider element keeps its keys too", () => {
     const fake = document.createElement("div");
     fake.setAttribute("role", "button");
+    document.body.append(fake);
+    fake.tabIndex = 0;
+    fake.focus();
     expect(ownsKey(fake, " ")).toBe(true);
     expect(ownsKey(fake, "ArrowLeft")).toBe(false);
+    fake.setAttribute("role", "link");
+    expect(ownsKey(fake, "Enter")).toBe(true);
+    expect(ownsKey(fake, " ")).toBe(false);
     fake.setAttribute("role", "slider");
     expect(ownsKey(fake, "ArrowLeft")).toBe(true);
     expect(ownsKey(fake, " ")).toBe(false);
     expect(ownsKey(null, " ")).toBe(false);
+    fake.remove();
   });
 });

@@ -1,4 +1,4 @@
-import { useEffect, useEffectEvent } from "react";
+import { useEffect, useEffectEvent, useRef } from "react";
 import type { MixerEngine } from "../../audio/engine";
 import type { MixSettings, TrackState } from "../../audio/mixmath";
 
@@ -9,10 +9,37 @@ const ACTIVATION_KEYS = new Set([" ", "Enter"]);
 const BUTTON_INPUT_TYPES = new Set(["button", "submit", "reset", "image", "file", "color"]);
 
 /**
+ * Whether the user reached this control with the keyboard (`:focus-visible`), not by clicking
+ * it: Chrome focuses a clicked button, and Space must still play after a click on Solo.
+ */
+function keyboardFocused(target: HTMLElement): boolean {
+  try {
+    return target.matches(":focus-visible");
+  } catch {
+    return true; // a browser without :focus-visible: leave the control its keys
+  }
+}
+
+/**
+ * The control focused by a pointer (a click): Chrome makes the focused element match
+ * `:focus-visible` as soon as a key goes down, before the page sees the key, so a click is
+ * remembered here. Set by `useMixerKeys`.
+ */
+let clicked: Element | null = null;
+
+/** Space and Enter press a control the keyboard is on; Enter follows a link (Space on it plays). */
+function presses(target: HTMLElement, key: string, keys: ReadonlySet<string> = ACTIVATION_KEYS): boolean {
+  return keys.has(key) && target !== clicked && keyboardFocused(target);
+}
+
+const LINK_KEYS: ReadonlySet<string> = new Set(["Enter"]);
+
+/**
  * Whether the focused element has its own use for this key, so the mixer's global keys must
  * leave it alone: typing in fields and menus, a slider's arrows, a radio group's arrows, and
- * Space and Enter on anything that can be pressed (buttons, links, checkboxes, summaries).
- * Exported for its tests.
+ * Space and Enter on anything that can be pressed (buttons, checkboxes, summaries; Enter only on
+ * links) once the keyboard is on it; clicked with the mouse, Space still plays. Exported for its
+ * tests.
  */
 export function ownsKey(target: EventTarget | null, key: string): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -20,15 +47,16 @@ export function ownsKey(target: EventTarget | null, key: string): boolean {
   if (target instanceof HTMLInputElement) {
     const type = target.type;
     if (type === "range") return SLIDER_KEYS.has(key);
-    if (type === "checkbox") return ACTIVATION_KEYS.has(key);
-    if (type === "radio") return ACTIVATION_KEYS.has(key) || SLIDER_KEYS.has(key);
-    if (BUTTON_INPUT_TYPES.has(type)) return ACTIVATION_KEYS.has(key);
+    if (type === "checkbox") return presses(target, key);
+    if (type === "radio") return presses(target, key) || SLIDER_KEYS.has(key);
+    if (BUTTON_INPUT_TYPES.has(type)) return presses(target, key);
     return true; // a text-like field: every key is typing
   }
-  if (target instanceof HTMLButtonElement || target.tagName === "SUMMARY") return ACTIVATION_KEYS.has(key);
-  if (target instanceof HTMLAnchorElement && target.hasAttribute("href")) return ACTIVATION_KEYS.has(key);
+  if (target instanceof HTMLButtonElement || target.tagName === "SUMMARY") return presses(target, key);
+  if (target instanceof HTMLAnchorElement && target.hasAttribute("href")) return presses(target, key, LINK_KEYS);
   const role = target.getAttribute("role");
-  if (role === "button" || role === "link" || role === "checkbox" || role === "switch" || role === "menuitem" || role === "tab") return ACTIVATION_KEYS.has(key);
+  if (role === "link") return presses(target, key, LINK_KEYS);
+  if (role === "button" || role === "checkbox" || role === "switch" || role === "menuitem" || role === "tab") return presses(target, key);
   if (role === "slider") return SLIDER_KEYS.has(key);
   return false;
 }
@@ -72,10 +100,31 @@ export function useMixerKeys(
         break;
     }
   });
+  // How the focused control got focus: a pointer press just before, or the keyboard.
+  const pointerDown = useRef(false);
   useEffect(() => {
     if (!enabled) return;
-    const listener = (e: KeyboardEvent) => onKey(e);
+    const listener = (e: KeyboardEvent) => {
+      pointerDown.current = false;
+      onKey(e);
+    };
+    const onPointer = () => {
+      pointerDown.current = true;
+    };
+    const onFocus = (e: FocusEvent) => {
+      clicked = pointerDown.current ? (e.target as Element | null) : null;
+      pointerDown.current = false;
+    };
     document.addEventListener("keydown", listener);
-    return () => document.removeEventListener("keydown", listener);
+    document.addEventListener("pointerdown", onPointer, true);
+    document.addEventListener("mousedown", onPointer, true);
+    document.addEventListener("focusin", onFocus);
+    return () => {
+      document.removeEventListener("keydown", listener);
+      document.removeEventListener("pointerdown", onPointer, true);
+      document.removeEventListener("mousedown", onPointer, true);
+      document.removeEventListener("focusin", onFocus);
+      clicked = null;
+    };
   }, [enabled]);
 }
