@@ -653,10 +653,23 @@ def test_restart_resumes_jobs_of_a_dead_local_worker_at_once() -> None:
     orphaned = add_project(seed=10)
     running = add_project(seed=11)
     assert claim(Project, orphaned, worker_id=f"embedded:{host}:{gone.pid}:aa") is Claim.claimed
-    assert claim(Project, running, worker_id=f"embedded:{host}:{os.getpid()}:bb") is (Claim.claimed)
+    # A live process that is not the caller (the caller's own pid is a previous incarnation's,
+    # reused: it cannot be running a job the caller has not started).
+    alive = os.getppid()
+    assert claim(Project, running, worker_id=f"embedded:{host}:{alive}:bb") is (Claim.claimed)
     assert embedded.next_jobs() == []  # both leases are still live
     assert embedded.release_dead_local_leases() == 1
     assert embedded.next_jobs() == [(Project, orphaned)]
+
+
+def test_a_lease_under_our_own_pid_is_a_dead_incarnations() -> None:
+    import socket
+
+    reused = add_project(seed=12)
+    owner = f"embedded:{socket.gethostname()}:{os.getpid()}:cc"
+    assert claim(Project, reused, worker_id=owner) is Claim.claimed
+    assert embedded.release_dead_local_leases() == 1
+    assert embedded.next_jobs() == [(Project, reused)]
 
 
 def test_embedded_worker_process_runs_jobs_and_stops(real_model: None) -> None:

@@ -89,7 +89,9 @@ def release_dead_local_leases(now: datetime | None = None) -> int:
                     pid = int(row.lease_owner.rsplit(":", 2)[1])
                 except (ValueError, IndexError):
                     continue
-                if _process_exists(pid):
+                # Our own pid is a dead worker's reused by us (a restarted container with
+                # the same host name): its jobs are not running.
+                if pid != os.getpid() and _process_exists(pid):
                     continue
                 result = db.execute(
                     update(model)
