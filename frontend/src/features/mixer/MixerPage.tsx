@@ -30,11 +30,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
   return (
     <section className="page mixer-page" aria-labelledby="mixer-title">
       <h1 id="mixer-title" className="filename">{project?.filename ?? "Mixer"}</h1>
-      {notice && (
-        <p className="notice notice-info" role="status" data-testid="mixer-notice">
-          {notice}
-        </p>
-      )}
+      {notice && <MixerNotice text={notice} />}
       {error !== null && <ErrorNotice error={error} />}
       {!project && error === null && <p aria-busy="true">Loading…</p>}
       {project && project.status !== "ready" && (
@@ -51,6 +47,26 @@ export function MixerPage({ projectId }: { projectId: string }) {
     </section>
   );
 }
+
+/**
+ * A status region that is in the page before its text: screen readers announce a region's
+ * changes, and often say nothing of one that appears with its text already in it.
+ */
+function MixerNotice({ text }: { text: string }) {
+  const [shown, setShown] = useState("");
+  useEffect(() => {
+    const timer = window.setTimeout(() => setShown(text), NOTICE_DELAY_MS);
+    return () => window.clearTimeout(timer);
+  }, [text]);
+  return (
+    <p className={shown ? "notice notice-info" : undefined} role="status" data-testid="mixer-notice">
+      {shown}
+    </p>
+  );
+}
+
+/** How long the notice's empty region is in the page before its text arrives. */
+const NOTICE_DELAY_MS = 100;
 
 function ReadyMixer({ project }: { project: Project }) {
   const [peaks, setPeaks] = useState<Peaks | null>(null);

@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useState } from "react";
 import { ErrorNotice } from "../../components/ErrorNotice";
+import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
 import { client } from "../../lib/api";
 import { ApiError, apiErrorFrom } from "../../lib/errors";
 import type { ModelInfo } from "../../lib/types";
 import { CommandLine } from "./CommandLine";
-import { installPercent, installProgressText } from "./modelText";
+import { installAnnouncement, installPercent, installProgressText } from "./modelText";
 
 type Install = NonNullable<ModelInfo["install"]>;
 
@@ -109,9 +110,10 @@ export function ModelInstall({ model, onInstalled }: Props) {
         </button>
       )}
       {install && install.state !== "failed" && (
-        <div className="small" aria-live="polite">
+        <div className="small">
           <ProgressBar value={installPercent(install)} label={`Installing ${model.name}`} valueText={installProgressText(install)} />
           <span>{installProgressText(install)}</span>
+          <LiveAnnouncement text={`${model.name}: ${installAnnouncement(install)}`} />
         </div>
       )}
       {install?.state === "failed" && (

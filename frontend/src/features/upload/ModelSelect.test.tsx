@@ -360,3 +360,27 @@ it("an install that finished earlier, of a model not installed now, offers Insta
   await tick(3 * INSTALL_POLL_MS);
   expect(asked).toEqual([]);
 });
+
+it("progress is not a live region; screen readers hear the phase, and downloads by quarters", async () => {
+  serve({
+    "POST /api/models/htdemucs/install": [json(install({ phase: "connecting" }), 202)],
+    "GET /api/models/htdemucs/install": [
+      json(install({ phase: "downloading", files_done: 0, files_total: 2, bytes_done: 30_000_000, bytes_total: 84_100_000 })),
+      json(install({ phase: "downloading", files_done: 1, files_total: 2, bytes_done: 35_000_000, bytes_total: 84_100_000 })),
+      json(install({ phase: "downloading", files_done: 1, files_total: 2, bytes_done: 43_000_000, bytes_total: 84_100_000 })),
+    ],
+  });
+  await render([CLASSIC, HTDEMUCS]);
+  const announced = () => [...container.querySelectorAll(".model-install [aria-live]")].map((e) => e.textContent);
+
+  await click(button("Install htdemucs"));
+  expect(announced()).toEqual(["htdemucs: Connecting to the model hub…"]);
+  await tick();
+  expect(container.textContent).toContain("Downloading: 30 MB of 84.1 MB");
+  expect(announced()).toEqual(["htdemucs: Downloading: 25 %"]);
+  await tick();
+  expect(container.textContent).toContain("Downloading: 35 MB of 84.1 MB");
+  expect(announced()).toEqual(["htdemucs: Downloading: 25 %"]); // unchanged: nothing said
+  await tick();
+  expect(announced()).toEqual(["htdemucs: Downloading: 50 %"]);
+});

@@ -160,7 +160,13 @@ describe("a song that is already in the library", () => {
     vi.mocked(api.project).mockResolvedValue({ ...existing, existing: false });
     root = createRoot(container);
     await act(async () => root!.render(<MixerPage projectId="p9" />));
-    expect(container.querySelector('[data-testid="mixer-notice"]')?.textContent).toBe("You already have this song: opened it.");
+    // The status region is there first, empty, then gets its words: so they are announced.
+    const region = container.querySelector('[data-testid="mixer-notice"]')!;
+    expect(region.getAttribute("role")).toBe("status");
+    expect(region.textContent).toBe("");
+    await act(async () => new Promise((r) => setTimeout(r, 200)));
+    expect(region.textContent).toBe("You already have this song: opened it.");
+    expect(container.querySelector('[data-testid="mixer-notice"]')).toBe(region);
   });
 
   it("several files: no page change; the item says it is the song already there", async () => {

@@ -49,3 +49,15 @@ export function installPercent(install: Install): number {
   if (install.files_total) return (100 * install.files_done) / install.files_total;
   return 0;
 }
+
+/**
+ * What a screen reader is told about an install: its phase, and while it downloads only each
+ * quarter (the visible text changes twice a second and is not a live region).
+ */
+export function installAnnouncement(install: Install): string {
+  if (install.state === "failed") return ""; // the error is an alert of its own
+  if (install.state === "installed") return PHASES.done;
+  if (install.phase !== "downloading") return PHASES[install.phase];
+  const quarter = Math.floor(Math.min(100, installPercent(install)) / 25) * 25;
+  return `Downloading: ${quarter} %`;
+}
