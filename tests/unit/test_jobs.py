@@ -816,3 +816,29 @@ def test_a_damaged_stem_set_of_the_same_key_is_mended_not_shared(data_dir: Path)
     assert mended.directory != damaged.directory
     assert storage.read_stem_layout(data_dir / mended.directory) is not None
     assert get_project(first).stem_set_id == get_project(second).stem_set_id == mended.id
+
+
+def test_a_busy_database_does_not_fail_the_job_from_its_progress_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    project_id = add_project()
+    assert claim(Project, project_id, worker_id="w1") is Claim.claimed
+    clock = FakeClock()
+    keeper = lease.LeaseKeeper(Project, project_id, worker_id="w1", clock=clock)
+    real_renew = lease.renew
+    busy = [True]
+
+    def flaky(*args: Any, **kwargs: Any) -> bool:
+        if busy.pop() if busy else False:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return real_renew(*args, **kwargs)
+
+    monkeypatch.setattr(lease, "renew", flaky)
+    keeper.progress(30.0, stage="separating")  # the write fails: no exception in the job
+    assert get_project(project_id).progress == 0.0
+    clock.now += 1.0
+    assert keeper.tick()  # the heartbeat writes what was pending
+    project = get_project(project_id)
+    assert (project.progress, project.stage) == (30.0, "separating")

@@ -295,7 +295,7 @@ def remove_partial_uploads() -> int:
     with lease.session() as db:
         project_ids = set(db.scalars(select(Project.id)))
     removed = 0
-    for path in project_entries:
+    for path in storage.entries(storage.PROJECTS):
         if path.name in project_ids or not path.is_dir() or path.is_symlink():
             continue
         try:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
@@ -369,7 +370,16 @@ class LeaseKeeper:
             values["stage"] = self._stage
         self._pending = False
         self._last_write = self._last_renew = now
-        if not renew(self.model, self.job_id, worker_id=self.worker_id, **values):
+        try:
+            renewed = renew(self.model, self.job_id, worker_id=self.worker_id, **values)
+        except OperationalError:
+            # A busy or briefly unreachable database must not fail the job from its own
+            # thread: the heartbeat writes what is pending at its next beat (and only a
+            # lease that really ran out makes the job someone else's).
+            log.warning("progress of %s not written; retrying at the next beat", self.job_id)
+            self._pending = True
+            return True
+        if not renewed:
             self._lost.set()
             return False
         return True
