@@ -1,3 +1,4 @@
+import { useEffect } from "react";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
@@ -14,16 +15,21 @@ export interface UploadJob {
   total: number;
   project: Project | null;
   error: unknown;
+  /** Over, as its live progress says (`project` is the upload's answer, not kept up to date). */
+  done?: boolean;
 }
 
 /**
  * One file: bytes sent, then the separation's live progress (SSE), then a link to the mixer.
  * Once it is over (refused, ready, failed…) it can be dismissed from the list.
  */
-export function UploadItem({ job, onDismiss }: { job: UploadJob; onDismiss?: () => void }) {
+export function UploadItem({ job, onDismiss, onDone }: { job: UploadJob; onDismiss?: () => void; onDone?: () => void }) {
   const live = useProjectEvents(job.project?.events_url ?? null, job.project);
   const project = live ?? job.project;
   const finished = job.error !== null || (project !== null && TERMINAL_STATUSES.includes(project.status));
+  useEffect(() => {
+    if (finished && !job.done) onDone?.();
+  }, [finished, job.done, onDone]);
   return (
     <li className="card upload-item" data-testid="upload-item">
       <div className="row">

@@ -214,6 +214,39 @@ describe("a song already in the library, answered at a bad moment", () => {
   });
 });
 
+describe("an earlier upload that its live progress says is over", () => {
+  it("does not keep a song already in the library from opening", async () => {
+    const sources: { url: string; emit: (p: Project) => void }[] = [];
+    vi.stubGlobal(
+      "EventSource",
+      class {
+        static readonly CLOSED = 2;
+        readyState = 0;
+        onerror = null;
+        private listener: ((e: MessageEvent<string>) => void) | null = null;
+        constructor(url: string) {
+          sources.push({ url, emit: (p) => this.listener?.(new MessageEvent("project", { data: JSON.stringify(p) })) });
+        }
+        addEventListener(_: string, listener: (e: MessageEvent<string>) => void): void {
+          this.listener = listener;
+        }
+        close(): void {}
+      },
+    );
+    const first = project({ id: "p1", events_url: "/e/p1" });
+    const again = project({ id: "p1", events_url: "/e/p1b", status: "ready", progress: 100, queue_position: null, existing: true });
+    vi.mocked(uploadProject).mockResolvedValueOnce(first).mockResolvedValueOnce(again);
+    await renderPage();
+    await choose(new File(["RIFF"], "song.wav"));
+    await settle(() => sources.length === 1);
+    // Its answer said "queued"; the live progress says it is ready now.
+    await act(async () => sources[0]!.emit({ ...first, status: "ready", progress: 100, queue_position: null }));
+
+    await choose(new File(["RIFF"], "song.wav"));
+    await settle(() => window.location.hash === "#/projects/p1");
+  });
+});
+
 describe("a job that is starting", () => {
   it("says it is loading the model, with a moving bar instead of 0 %", async () => {
     container = document.createElement("div");

@@ -122,7 +122,7 @@ export function UploadPage() {
           </h2>
           <ul className="list" aria-label="Uploads">
             {jobs.map((job) => (
-              <UploadItem key={job.key} job={job} onDismiss={() => dismiss(job.key)} />
+              <UploadItem key={job.key} job={job} onDismiss={() => dismiss(job.key)} onDone={() => update(job.key, { done: true })} />
             ))}
           </ul>
         </>
@@ -131,9 +131,9 @@ export function UploadPage() {
   );
 }
 
-/** Still uploading, or separating as far as this page knows (its snapshot may be behind). */
+/** Still uploading, or separating (its item follows the live progress and says when it is over). */
 function underWay(job: UploadJob): boolean {
-  if (job.error !== null) return false;
+  if (job.done || job.error !== null) return false;
   return job.project === null || !TERMINAL_STATUSES.includes(job.project.status);
 }
 
