@@ -1,4 +1,5 @@
-"""The embedded worker stops on SIGTERM/SIGINT (Ctrl-C reaches the whole process group)."""
+"""The embedded worker stops on SIGTERM; Ctrl-C (SIGINT, sent to the whole process group) is
+the server's to handle: it stops the worker through the pipe."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from isomix.migrate import ensure_schema
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
 def test_a_signal_stops_the_idle_worker(signum: int) -> None:
     ensure_schema()
     worker = start_embedded_worker()
@@ -31,6 +32,23 @@ def test_a_signal_stops_the_idle_worker(signum: int) -> None:
         # ask, so its supervisor starts another one.
         assert worker.exit_codes == [0]
         assert worker.restarts == 1
+    finally:
+        worker.stop()
+    assert not worker.is_alive()
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_is_left_to_the_server() -> None:
+    ensure_schema()
+    worker = start_embedded_worker()
+    try:
+        time.sleep(3)
+        pid = worker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGINT)
+        time.sleep(2)
+        # Still the same process: no death, no restart while the server shuts down.
+        assert worker.exit_codes == [] and worker.restarts == 0 and worker.pid == pid
     finally:
         worker.stop()
     assert not worker.is_alive()

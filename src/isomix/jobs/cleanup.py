@@ -59,7 +59,13 @@ class CleanupReport:
 
 
 def _live_lease(model: JobModel, now: datetime) -> Any:
-    return and_(model.status == JobStatus.processing, model.lease_expires_at >= now)
+    # is_not(None) first: with a NULL expiry the comparison is NULL, and not_(NULL) would
+    # leave such a row out of both "live" and "not live".
+    return and_(
+        model.status == JobStatus.processing,
+        model.lease_expires_at.is_not(None),
+        model.lease_expires_at >= now,
+    )
 
 
 # ---------------------------------------------------------------- reconciler

@@ -415,10 +415,12 @@ def start_embedded_worker(policy: RestartPolicy | None = None) -> EmbeddedWorker
 def _worker_main(stop_reader: Connection) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # The handler only flips a plain flag; the loop notices it at its next check.
+    # The handler only flips a plain flag; the loop notices it at its next check. Ctrl+C
+    # reaches the whole process group: the worker leaves SIGINT to the server, which stops
+    # it through the pipe (exiting on its own would look like a death and be restarted).
     signalled: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda received, _frame: signalled.append(received))
+    signal.signal(signal.SIGTERM, lambda received, _frame: signalled.append(received))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     me = worker_id("embedded")
 
