@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaText, formatDurationLimit, modelHint, statusText, withServerDefault } from "./status";
-import type { ModelInfo } from "./types";
+import { etaText, formatDurationLimit, statusText, withServerDefault } from "./status";
 
 const base = { progress: 0, eta_seconds: null, queue_position: null, error: null };
 
@@ -24,15 +23,6 @@ describe("statusText", () => {
   });
 });
 
-it("modelHint summarises stems, quality and speed", () => {
-  const m: ModelInfo = {
-    name: "htdemucs", description: "", stems: ["a", "b", "c", "d"], installed: true, default: true,
-    quality_sdr_db: 9.0, speed_rtf: 0.5, size_mb: 80.4, low_quality: false, install_hint: "",
-  };
-  expect(modelHint(m)).toBe("4 stems · 9.0 dB SDR · faster than real time · 80 MB");
-  expect(modelHint({ ...m, low_quality: true, speed_rtf: 2, size_mb: null })).toBe("4 stems · low quality · about 2.0× the song's length");
-  expect(modelHint({ ...m, size_mb: 0 })).toBe("4 stems · 9.0 dB SDR · faster than real time");
-});
 
 it("formatDurationLimit reads naturally", () => {
   expect(formatDurationLimit(1800)).toBe("30 minutes");

@@ -55,19 +55,6 @@ export function statusText(p: StatusFields): string {
   }
 }
 
-/** "4 stems · best quality · ~0.8× real time" style hint for the model picker. */
-export function modelHint(m: ModelInfo): string {
-  const parts = m.stems.length ? [`${m.stems.length} stems`] : [];
-  if (m.low_quality) parts.push("low quality");
-  else if (m.quality_sdr_db !== null) parts.push(`${m.quality_sdr_db.toFixed(1)} dB SDR`);
-  if (m.speed_rtf !== null) {
-    parts.push(m.speed_rtf < 1 ? "faster than real time" : `about ${m.speed_rtf.toFixed(1)}× the song's length`);
-  }
-  // Built-in engines report 0 MB: nothing to download, nothing worth saying.
-  if (m.size_mb) parts.push(`${Math.round(m.size_mb)} MB`);
-  return parts.join(" · ");
-}
-
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
