@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # Built web UI (index.html + assets); unset: the packaged static dir or frontend/dist.
     ui_dir: Path | None = None
 
+    # Response headers, CORS, client address, rate limits (api/headers.py, api/client_ip.py,
+    # ratelimit.py). Comma-separated lists.
+    cors_origins: str = ""  # origins allowed cross-origin with credentials; empty: CORS off
+    trusted_proxies: str = ""  # IPs and CIDRs whose X-Forwarded-For is believed; empty: none
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
