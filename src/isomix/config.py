@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # ratelimit.py). Comma-separated lists.
     cors_origins: str = ""  # origins allowed cross-origin with credentials; empty: CORS off
     trusted_proxies: str = ""  # IPs and CIDRs whose X-Forwarded-For is believed; empty: none
+    # Rate limits in the `limits` notation ("20/minute", "5 per hour").
+    rate_limit_login_ip: str = "20/minute"  # per client address
+    rate_limit_login_account: str = "10/minute"  # per account tried
+    rate_limit_signup_ip: str = "5/hour"
+    rate_limit_upload: str = "30/hour"  # per user
+    rate_limit_export: str = "60/hour"  # per user
+    rate_limit_refresh_ip: str = "60/minute"
 
     @property
     def resolved_database_url(self) -> str:
