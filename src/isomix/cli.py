@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Order is the order shown in --help. Modules are imported only to register their parser,
 # so none of them may import torch at module level (`isomix serve` must stay torch-free).
-COMMANDS = ("separate", "models", "serve", "worker", "gc")
+COMMANDS = ("separate", "models", "serve", "worker", "gc", "users", "tokens", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,38 @@ class Settings(BaseSettings):
     rate_limit_export: str = "60/hour"  # per user
     rate_limit_refresh_ip: str = "60/minute"
 
+    # Accounts (accounts/, api/auth.py). "single": no login, one owner on an unlimited plan
+    # (today's product); "accounts": every /api route but health, readiness, config and the
+    # plan table needs a signed-in user.
+    auth_mode: Literal["single", "accounts"] = "single"
+    signup: bool = True  # accounts mode: anyone may sign up; false: accounts come from an admin
+    # Signs access tokens and download links. Unset: a random key kept in the data directory
+    # (storage.secret_key_file); several API instances must share one, so set it there.
+    secret_key: str | None = Field(default=None, repr=False)
+    access_token_minutes: int = Field(default=15, ge=1, le=15)
+    refresh_token_days: int = Field(default=30, ge=1)
+    signed_url_ttl: int = Field(default=15 * 60, ge=10)  # seconds a download link is valid
+    # Reuse stems across owners (an instant result would tell one user that another uploaded
+    # the same file). Unset: on in single mode (one owner anyway), off in accounts mode.
+    shared_cache: bool | None = None
+    metrics_token: str | None = Field(default=None, repr=False)  # else /metrics: loopback only
+    plans_file: Path | None = None  # TOML with [free] and [pro] tables overriding plans.py
+    # Stripe: both set turns on Checkout and the webhook; else an admin sets plans.
+    stripe_secret_key: str | None = Field(default=None, repr=False)
+    stripe_webhook_secret: str | None = Field(default=None, repr=False)
+    stripe_api_base: str | None = None  # another Stripe API endpoint (stripe-mock, a proxy)
+    currency: str = "eur"
+    # The address users reach the UI at (Stripe sends them back there); unset: the request's.
+    public_url: str | None = None
+
+    @property
+    def accounts(self) -> bool:
+        return self.auth_mode == "accounts"
+
+    @property
+    def reuse_stems_across_owners(self) -> bool:
+        return self.shared_cache if self.shared_cache is not None else not self.accounts
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

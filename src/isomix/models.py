@@ -5,9 +5,19 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -74,6 +84,111 @@ class JobMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# The owner of everything in single mode (ISOMIX_AUTH_MODE=single), and of the projects made
+# before accounts existed (migration 0003). It cannot sign in: it has no password.
+LOCAL_OWNER_ID: Final = "00000000-0000-0000-0000-000000000001"
+LOCAL_OWNER_EMAIL: Final = "owner@localhost"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    password_hash: Mapped[str | None] = mapped_column(String(256), default=None)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A plan for a user from `starts_at` until `ends_at` (open-ended when None). With none
+    running, the user is on the free plan."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    plan: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    source: Mapped[str] = mapped_column(String(16))  # "admin" or "stripe"
+    # Stripe's subscription id: renewals and cancellations find the row by it.
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A personal API token; only its sha256 is kept (the secret is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RefreshToken(Base):
+    """One refresh token of a sign-in (a family): each use replaces it with a new one; using
+    a replaced one again means it was stolen, and the whole family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)  # rotated
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UsageDay(Base):
+    """Uploads counted (reserved) per user and UTC day, for the plan's daily limit."""
+
+    __tablename__ = "usage_days"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    uploads: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only (the database refuses UPDATE and DELETE: migration 0003's triggers)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # No foreign keys: the trail outlives what it names.
+    user_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    object_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    object_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StripeEvent(Base):
+    """Webhook events already applied: a replayed event changes nothing."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StemSet(Base):
     """Separated stems on disk, shared by every project with the same content and options."""
 
@@ -109,6 +224,13 @@ class Project(JobMixin, Base):
         ForeignKey("stem_sets.id", ondelete="SET NULL"), default=None
     )
     expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    owner_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, default=LOCAL_OWNER_ID
+    )
+    # From the owner's plan at upload time: higher is claimed first (Pro ahead of Free), and
+    # how many of the owner's separations may run at once.
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    job_slots: Mapped[int] = mapped_column(Integer, default=1)
 
     stem_set: Mapped[StemSet | None] = relationship(lazy="joined")
     exports: Mapped[list[Export]] = relationship(

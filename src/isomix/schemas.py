@@ -23,6 +23,13 @@ ExportStatus = Literal["queued", "processing", "ready", "failed"]
 class ErrorResponse(BaseModel):
     detail: str
     code: str
+    # A refusal by the plan or a rate limit also names the limit, the plan, the value and
+    # when it resets (or how to lift it).
+    limit: str | None = None
+    plan: str | None = None
+    value: float | str | None = None
+    resets_at: datetime | None = None
+    upgrade: str | None = None
 
 
 class ValidationIssue(BaseModel):
@@ -41,7 +48,8 @@ class InvalidRequestResponse(BaseModel):
 class StemOut(BaseModel):
     name: str
     color: str
-    url: str
+    # The lossless FLAC master; None when the owner's plan has only the MP3 previews.
+    url: str | None
     preview_url: str
 
 
@@ -213,8 +221,127 @@ class PublicConfig(BaseModel):
     # to show them, and file name endings with their dot (".mp3", ...) for a file picker.
     accepted_formats: list[str]
     accepted_extensions: list[str]
+    # "accounts": sign in first (the UI shows sign-in); "single": no accounts.
+    auth_mode: Literal["single", "accounts"] = "single"
+    signup: bool = False  # accounts mode: anyone may sign up
 
 
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- accounts and plans
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class AccessToken(BaseModel):
+    """After sign-in or refresh: the bearer token for `Authorization`, kept in memory only
+    (the refresh token is in an HttpOnly cookie)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int  # seconds
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class PlanOut(BaseModel):
+    name: str
+    title: str
+    max_upload_mb: float
+    max_duration_minutes: float
+    uploads_per_day: int | None
+    concurrent_jobs: int
+    models: list[str]  # ["*"]: every model
+    max_shifts: int
+    export_formats: list[str]
+    max_mp3_kbps: int
+    lossless_stems: bool
+    retention_hours: float
+    price_month: float
+    price_year: float
+    currency: str
+
+
+class PlanTable(BaseModel):
+    plans: list[PlanOut]
+    # Stripe is configured: the account page offers Checkout; else an admin sets plans.
+    checkout: bool
+
+
+class Usage(BaseModel):
+    uploads_today: int
+    uploads_left: int | None  # None: no daily limit
+    resets_at: datetime
+    jobs_running: int
+    storage_bytes: int
+    projects: int
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    is_admin: bool
+    disabled: bool
+    created_at: datetime
+    plan: str
+    plan_until: datetime | None
+
+
+class Me(BaseModel):
+    user: UserOut
+    plan: PlanOut
+    plan_source: str | None  # "admin", "stripe" or None (free, or single mode)
+    usage: Usage
+    auth_mode: Literal["single", "accounts"]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="API token", min_length=1, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class TokenCreated(TokenOut):
+    token: str  # shown once; only its hash is kept
+
+
+class AdminUserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    plan: Literal["free", "pro"] = "free"
+    admin: bool = False
+
+
+class PlanChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: Literal["free", "pro"]
+    until: datetime | None = None  # None: open-ended
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval: Literal["month", "year"] = "month"
+
+
+class CheckoutOut(BaseModel):
+    url: str

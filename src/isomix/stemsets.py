@@ -12,6 +12,7 @@ in between leaves an orphan folder for the collector, never a row pointing at mi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from sqlalchemy import delete, exists, not_, select, update
 from sqlalchemy.orm import Session
 
 from isomix import storage
+from isomix.config import Settings
 from isomix.db import get_sessionmaker, rowcount
 from isomix.models import Project, StemSet
 
@@ -43,9 +45,34 @@ class Registered:
     directory: str  # where the project's stems now are: the job's own folder, or another's
 
 
-def cache_key(content_sha256: str, model: str, two_stems: str | None, shifts: int) -> str:
-    """Same upload content and options, same stems: the key stem sets are shared by."""
-    return f"{content_sha256}:{model}:{two_stems or ''}:{shifts}"
+def cache_key(
+    content_sha256: str,
+    model: str,
+    two_stems: str | None,
+    shifts: int,
+    *,
+    owner_id: str | None = None,
+) -> str:
+    """Same upload content and options, same stems: the key stem sets are shared by.
+
+    With `owner_id`, only that owner's projects share (ISOMIX_SHARED_CACHE off): the content
+    hash is mixed with the owner, so the key keeps its length and tells nothing of others.
+    """
+    content = content_sha256
+    if owner_id is not None:
+        content = hashlib.sha256(f"{owner_id}\n{content_sha256}".encode()).hexdigest()
+    return f"{content}:{model}:{two_stems or ''}:{shifts}"
+
+
+def project_cache_key(project: Project, settings: Settings) -> str:
+    """The key of a project's stems under this server's sharing rule."""
+    return cache_key(
+        project.content_sha256,
+        project.model,
+        project.two_stems,
+        project.shifts,
+        owner_id=None if settings.reuse_stems_across_owners else project.owner_id,
+    )
 
 
 def new_stem_set_id(project_id: str, key: str) -> str:

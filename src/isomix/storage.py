@@ -17,6 +17,7 @@ tell a live job's scratch space from a dead one's by the job's lease; deletions 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -65,6 +66,35 @@ def resolve(relative: str | Path) -> Path:
 
 def models_dir() -> Path:
     return get_settings().data_dir / MODELS
+
+
+SECRET_KEY_FILE: Final = ".secret_key"
+
+
+def secret_key_file() -> Path:
+    """Where the server keeps its signing key when ISOMIX_SECRET_KEY is not set."""
+    return get_settings().data_dir / SECRET_KEY_FILE
+
+
+def create_exclusively(path: Path, content: bytes) -> bytes:
+    """Write `path` once, with mode 0600, unless it exists; the content it ends up with.
+
+    Processes starting together all read the same bytes: each writes a private temporary
+    file and links it to the final name, which only the first link creates.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+            fsync_dir(path.parent)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 def create_layout() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -13,6 +14,8 @@ from isomix import stemsets, storage
 from isomix.audio.io import encode
 from isomix.db import get_sessionmaker
 from isomix.models import JobStatus, Project, StemSet, new_id
+
+from .support import http_scope
 
 NAMES = ("vocals", "no_vocals")
 
@@ -125,7 +128,9 @@ def test_a_delete_racing_the_worker_releases_the_stem_set_the_worker_gave(
 ) -> None:
     # The route loaded the project while it was processing (no stem set); the worker then
     # committed its stem set; the delete must release that one, not the stale "none".
+    from isomix.api.auth import principal_of
     from isomix.api.routes.projects import delete_project
+    from isomix.config import get_settings
 
     stem_set = add_stem_set(refcount=1)  # counted by the worker's claim below
     project_id = add_ready_project(stem_set.id)
@@ -138,6 +143,10 @@ def test_a_delete_racing_the_worker_releases_the_stem_set_the_worker_gave(
             worker.execute(
                 update(Project).where(Project.id == project_id).values(stem_set_id=stem_set.id)
             )
-        assert delete_project(stale, session).status_code == 204
+        settings = get_settings()
+        request = Request(http_scope("DELETE", f"/api/projects/{project_id}", []))
+        owner = principal_of(request, session, settings)
+        assert owner is not None
+        assert delete_project(stale, session, request, settings, owner).status_code == 204
     assert refcount_of(stem_set.id) is None  # released and collected
     assert not (data_dir / stem_set.directory).exists()

@@ -77,9 +77,11 @@ class RecordingApp:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[str], str]] = []
+        self.priorities: list[int] = []
 
-    def send_task(self, name: str, *, args: list[str], queue: str) -> None:
+    def send_task(self, name: str, *, args: list[str], queue: str, priority: int = 9) -> None:
         self.sent.append((name, args, queue))
+        self.priorities.append(priority)
 
 
 def test_enqueue_is_a_no_op_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,10 +107,14 @@ def test_enqueue_sends_ids_to_their_queues(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(broker, "get_app", lambda: app)
     queue.enqueue_separation("p1")
     queue.enqueue_export("e1")
+    queue.enqueue_separation("p2", priority=10)  # a Pro upload
     assert app.sent == [
         ("isomix.separate", ["p1"], "isomix.separation"),
         ("isomix.export", ["e1"], "isomix.default"),
+        ("isomix.separate", ["p2"], "isomix.separation"),
     ]
+    # kombu's Redis priorities read lower numbers first: Pro's job goes ahead of Free's.
+    assert app.priorities[2] < app.priorities[0]
 
 
 def test_enqueue_survives_a_broker_outage(

@@ -8,7 +8,20 @@ from fastapi.routing import APIRoute
 import isomix
 from isomix.api.errors import install_error_handlers
 from isomix.api.guards import install_guards
-from isomix.api.routes import exports, models, projects, stems, system, ui
+from isomix.api.headers import install_security_headers
+from isomix.api.routes import (
+    account,
+    admin,
+    auth,
+    billing,
+    exports,
+    models,
+    projects,
+    stems,
+    system,
+    ui,
+)
+from isomix.config import get_settings
 from isomix.metrics import LatencyMiddleware, Metrics
 
 
@@ -31,8 +44,13 @@ def create_app(*, listen_host: str | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    install_security_headers(app, get_settings())
     install_guards(app, listen_host=listen_host)  # outermost: before routing and metrics
     for router in (
+        auth.router,
+        account.router,
+        admin.router,
+        billing.router,
         projects.router,
         stems.router,
         exports.router,

@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from isomix.config import Settings
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN = "unknown"  # no peer address (a unix socket): one shared bucket
@@ -97,3 +99,8 @@ def client_ip(scope_or_request: Mapping[str, Any] | HTTPConnection, trusted: Tru
         if not trusted.trusts(address):
             break
     return str(found)
+
+
+def client_ip_of(request: HTTPConnection, settings: Settings) -> str:
+    """The client address of a request under this server's ISOMIX_TRUSTED_PROXIES."""
+    return client_ip(request, TrustedProxies.parse(settings.trusted_proxies))

@@ -4,15 +4,17 @@ the check that a worker can take new work (`WorkerAvailable`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from isomix.api.auth import CurrentUser, Principal, current_principal, signed_link
 from isomix.api.errors import ApiError, not_found
 from isomix.config import Settings, get_settings
 from isomix.db import get_sessionmaker
-from isomix.models import Export, Project
+from isomix.models import Export, Project, User
 
 
 def get_session() -> Iterator[Session]:
@@ -24,23 +26,73 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-# Ownership checks come with accounts; until then an unknown id is the only 404.
-def get_project(project_id: str, session: SessionDep) -> Project:
+# Ownership is checked here and nowhere else: another user's object is a 404, exactly like
+# a missing one (tests/api/test_ownership.py walks every id route with two users).
+def _owned_project(session: Session, project_id: str, owner_id: str) -> Project:
     project = session.get(Project, project_id)
-    if project is None:
+    if project is None or project.owner_id != owner_id:
         raise not_found("Project")
     return project
 
 
-def get_export(export_id: str, session: SessionDep) -> Export:
+def _owned_export(session: Session, export_id: str, owner_id: str) -> Export:
     export = session.get(Export, export_id)
-    if export is None:
+    if export is None or export.project.owner_id != owner_id:
         raise not_found("Export")
     return export
 
 
+def get_project(project_id: str, session: SessionDep, principal: CurrentUser) -> Project:
+    return _owned_project(session, project_id, principal.user_id)
+
+
+def get_export(export_id: str, session: SessionDep, principal: CurrentUser) -> Export:
+    return _owned_export(session, export_id, principal.user_id)
+
+
 ProjectDep = Annotated[Project, Depends(get_project)]
 ExportDep = Annotated[Export, Depends(get_export)]
+
+
+@dataclass(frozen=True)
+class Linked:
+    """An object reached by a download or event link: by a valid signature (no principal:
+    the server handed the link to the owner) or by the owner's own credentials."""
+
+    object: Any
+    principal: Principal | None
+
+
+def _signer_enabled(session: Session, owner_id: str) -> None:
+    owner = session.get(User, owner_id)
+    if owner is None or owner.disabled_at is not None:
+        raise not_found("Project")
+
+
+def get_linked_project(project_id: str, request: Request, session: SessionDep) -> Linked:
+    if signed_link(request):
+        project = session.get(Project, project_id)
+        if project is None:
+            raise not_found("Project")
+        _signer_enabled(session, project.owner_id)
+        return Linked(project, None)
+    principal = current_principal(request)
+    return Linked(_owned_project(session, project_id, principal.user_id), principal)
+
+
+def get_linked_export(export_id: str, request: Request, session: SessionDep) -> Linked:
+    if signed_link(request):
+        export = session.get(Export, export_id)
+        if export is None:
+            raise not_found("Export")
+        _signer_enabled(session, export.project.owner_id)
+        return Linked(export, None)
+    principal = current_principal(request)
+    return Linked(_owned_export(session, export_id, principal.user_id), principal)
+
+
+LinkedProject = Annotated[Linked, Depends(get_linked_project)]
+LinkedExport = Annotated[Linked, Depends(get_linked_export)]
 
 
 def require_worker(request: Request, settings: SettingsDep) -> None:

@@ -23,6 +23,8 @@ _CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    401: "unauthenticated",
+    403: "forbidden",
     413: "too_large",
     415: "unsupported_media",
     422: "invalid_options",
@@ -37,13 +39,21 @@ MAX_ISSUE_MESSAGE_CHARS: Final = 200
 
 class ApiError(Exception):
     def __init__(
-        self, status_code: int, code: str, detail: str, *, headers: dict[str, str] | None = None
+        self,
+        status_code: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.code = code
         self.detail = detail
         self.headers = headers  # e.g. Retry-After on a 503
+        # More of the body: a plan limit names itself (`limit`, `plan`, `value`, `resets_at`).
+        self.fields = fields or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -83,7 +93,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return JSONResponse(
-        {"detail": error.detail, "code": error.code},
+        {**error.fields, "detail": error.detail, "code": error.code},
         status_code=error.status_code,
         headers=error.headers,
     )

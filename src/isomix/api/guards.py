@@ -224,7 +224,8 @@ class Policy:
     def from_settings(cls, settings: Settings, listen_host: str | None = None) -> Policy:
         return _policy(
             settings.allowed_hosts,
-            settings.allowed_origins,
+            # Origins allowed to call across sites with CORS may also change things.
+            ",".join(filter(None, (settings.allowed_origins, settings.cors_origins))),
             listen_host if listen_host is not None else settings.host,
             settings.max_header_bytes,
             settings.max_body_bytes,

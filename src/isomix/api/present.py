@@ -91,9 +91,11 @@ def project_out(
     session: Session,
     settings: Settings,
     queue: QueueSnapshot | None = None,
+    lossless: bool = True,
 ) -> schemas.Project:
     """The one body of a project. `queue`: a snapshot shared by a list; None loads one when
-    the project waits in the queue (only a queued project has a position)."""
+    the project waits in the queue (only a queued project has a position). `lossless`: the
+    owner's plan includes the FLAC masters (else no links to them)."""
     if queue is None:
         queued = project.status == JobStatus.queued
         queue = QueueSnapshot.load(session) if queued else QueueSnapshot()
@@ -110,8 +112,8 @@ def project_out(
             schemas.StemOut(
                 name=name,
                 color=stem_color(name),
-                url=urls.stem(project.id, name),
-                preview_url=urls.stem(project.id, name, preview=True),
+                url=urls.stem(project.id, name, settings) if lossless else None,
+                preview_url=urls.stem(project.id, name, settings, preview=True),
             )
             for name in stem_names(project.stem_set)
         ]
@@ -135,16 +137,16 @@ def project_out(
         duration_seconds=project.duration_seconds,
         error=project.error,
         stems=stems,
-        events_url=urls.project_events(project.id),
-        peaks_url=urls.peaks(project.id) if ready else None,
-        stems_zip_url=urls.stems_zip(project.id) if ready else None,
+        events_url=urls.project_events(project.id, settings),
+        peaks_url=urls.peaks(project.id, settings) if ready else None,
+        stems_zip_url=urls.stems_zip(project.id, settings) if ready and lossless else None,
         created_at=created_at,
         updated_at=as_utc(project.updated_at),
         expires_at=expires_at,
     )
 
 
-def export_out(export: Export) -> schemas.Export:
+def export_out(export: Export, settings: Settings) -> schemas.Export:
     status = export.status.value
     error = export.error
     if status in ("cancelled", "expired"):
@@ -161,6 +163,6 @@ def export_out(export: Export) -> schemas.Export:
         bitrate=export.bitrate,
         bit_depth=export.bit_depth,
         error=error,
-        download_url=urls.export_download(export.id) if ready else None,
+        download_url=urls.export_download(export.id, settings) if ready else None,
         created_at=as_utc(export.created_at),
     )

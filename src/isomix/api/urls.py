@@ -8,7 +8,10 @@ bodies (the accounts issue signs download links, which only the server can do).
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+
+from isomix import signing
+from isomix.config import Settings
 
 PROJECTS: Final = "/api/projects"
 PROJECT: Final = PROJECTS + "/{project_id}"
@@ -27,22 +30,30 @@ def _fill(template: str, **values: str) -> str:
     return template.format(**{name: quote(value, safe="") for name, value in values.items()})
 
 
-def project_events(project_id: str) -> str:
-    return _fill(PROJECT_EVENTS, project_id=project_id)
+def _link(path: str, settings: Settings, params: dict[str, str] | None = None) -> str:
+    """A link handed out in a body. With accounts it is signed (it names this object and
+    expires: `signing`), so `<audio>` and EventSource work without an Authorization header."""
+    if settings.accounts:
+        return signing.sign(path, settings, params=params)
+    return f"{path}?{urlencode(params)}" if params else path
 
 
-def stem(project_id: str, name: str, *, preview: bool = False) -> str:
-    url = _fill(STEM, project_id=project_id, stem=name)
-    return f"{url}?variant=preview" if preview else url
+def project_events(project_id: str, settings: Settings) -> str:
+    return _link(_fill(PROJECT_EVENTS, project_id=project_id), settings)
 
 
-def stems_zip(project_id: str) -> str:
-    return _fill(STEMS_ZIP, project_id=project_id)
+def stem(project_id: str, name: str, settings: Settings, *, preview: bool = False) -> str:
+    path = _fill(STEM, project_id=project_id, stem=name)
+    return _link(path, settings, {"variant": "preview"} if preview else None)
 
 
-def peaks(project_id: str) -> str:
-    return _fill(PEAKS, project_id=project_id)
+def stems_zip(project_id: str, settings: Settings) -> str:
+    return _link(_fill(STEMS_ZIP, project_id=project_id), settings)
 
 
-def export_download(export_id: str) -> str:
-    return _fill(EXPORT_DOWNLOAD, export_id=export_id)
+def peaks(project_id: str, settings: Settings) -> str:
+    return _link(_fill(PEAKS, project_id=project_id), settings)
+
+
+def export_download(export_id: str, settings: Settings) -> str:
+    return _link(_fill(EXPORT_DOWNLOAD, export_id=export_id), settings)

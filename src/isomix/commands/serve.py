@@ -74,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
 
     from isomix.api.app import create_app
     from isomix.api.server import uvicorn_options
+    from isomix.logredact import install_log_redaction
     from isomix.migrate import SchemaError, ensure_schema
 
     settings = get_settings()
     if not logging.getLogger().handlers:  # isomix's own lines; uvicorn configures its own
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Signed links and tokens never reach a log line (the access log included).
+    install_log_redaction()
     host = args.host or settings.host
     port = args.port or settings.port
     try:

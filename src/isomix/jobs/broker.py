@@ -54,6 +54,15 @@ def time_limits(settings: Settings) -> tuple[int, int]:
     return soft, hard
 
 
+MESSAGE_PRIORITY_STEPS = 10
+
+
+def message_priority(job_priority: int) -> int:
+    """A job's priority (higher first; plans.Plan.priority) as kombu's Redis priority (lower
+    first, 0..9)."""
+    return max(0, MESSAGE_PRIORITY_STEPS - 1 - max(0, job_priority))
+
+
 def configure(app: Celery, settings: Settings) -> None:
     soft, hard = time_limits(settings)
     visibility = settings.celery_visibility_timeout
@@ -67,6 +76,11 @@ def configure(app: Celery, settings: Settings) -> None:
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
             "socket_timeout": 30,
+            # Message priorities (Pro's separations ahead of Free's): Redis has none, so
+            # kombu keeps one list per step and reads the lower numbers first.
+            "priority_steps": list(range(MESSAGE_PRIORITY_STEPS)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
         },
         task_serializer="json",
         accept_content=["json"],

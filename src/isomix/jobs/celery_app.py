@@ -41,8 +41,16 @@ def current_worker_id() -> str:
     return _worker_id
 
 
+# A separation whose owner runs all the plan allows is sent again after this long.
+OWNER_BUSY_RETRY_SECONDS: Final = 5.0
+
+
 def separate(project_id: str) -> None:
-    run_separation(project_id, worker_id=current_worker_id())
+    if run_separation(project_id, worker_id=current_worker_id()) is lease.Claim.owner_busy:
+        task, queue = broker.TASK_OF_TABLE["projects"]
+        get_app().send_task(
+            task, args=[project_id], queue=queue, countdown=OWNER_BUSY_RETRY_SECONDS
+        )
 
 
 def export(export_id: str) -> None:

@@ -8,6 +8,9 @@ that is processing under a live lease. Safe to kill at any point and to run conc
 from __future__ import annotations
 
 import logging
+import os
+import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +23,7 @@ from isomix.config import get_settings
 from isomix.db import rowcount
 from isomix.jobs import lease, queue
 from isomix.jobs.lease import JobModel
-from isomix.models import Export, JobStatus, Project, as_utc, utcnow
+from isomix.models import Export, JobStatus, Project, StemSet, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +49,42 @@ class CleanupReport:
     deleted_stem_sets: int = 0
     removed_paths: int = 0
     reconcile: ReconcileReport = field(default_factory=ReconcileReport)
+    # Bytes on disk of everything deleted (measured just before each deletion).
+    freed_bytes: int = 0
 
     def summary(self) -> str:
         return (
             f"expired {self.expired_projects} project(s), deleted {self.deleted_exports} "
             f"export(s) and {self.deleted_stem_sets} stem set(s), removed "
-            f"{self.removed_paths} leftover file(s)/folder(s); re-queued "
+            f"{self.removed_paths} leftover file(s)/folder(s), freed "
+            f"{storage.format_bytes(self.freed_bytes)}; re-queued "
             f"{len(self.reconcile.requeued)} interrupted job(s), re-sent "
             f"{len(self.reconcile.resent)} queued job(s), failed {self.reconcile.failed} "
             "job(s) out of attempts"
         )
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of the regular files at or under `path` (symbolic links are not followed and
+    count nothing); 0 when it is gone."""
+    try:
+        status = path.lstat()
+    except OSError:
+        return 0
+    if stat.S_ISREG(status.st_mode):
+        return status.st_size
+    if not stat.S_ISDIR(status.st_mode):
+        return 0
+    total = 0
+    for folder, _dirs, files in os.walk(path):  # does not descend into linked folders
+        for name in files:
+            try:
+                child = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(child.st_mode):
+                total += child.st_size
+    return total
 
 
 def _live_lease(model: JobModel, now: datetime) -> Any:
@@ -146,22 +175,27 @@ def _resend_stale(model: JobModel, now: datetime, report: ReconcileReport) -> No
 def run_cleanup(*, now: datetime | None = None) -> CleanupReport:
     now = as_utc(now) if now else utcnow()
     report = CleanupReport(reconcile=reconcile(now=now))
-    report.expired_projects = _expire_projects(now)
-    report.deleted_exports = _delete_old_exports(now)
-    report.deleted_stem_sets = _delete_unused_stem_sets()
-    report.removed_paths = _sweep_files(now)
+    report.expired_projects = _expire_projects(now, report)
+    report.deleted_exports = _delete_old_exports(now, report)
+    report.deleted_stem_sets = _delete_unused_stem_sets(report)
+    report.removed_paths = _sweep_files(now, report)
     log.info("cleanup: %s", report.summary())
     return report
 
 
-def _expire_projects(now: datetime) -> int:
+def _expirable_project(now: datetime) -> Any:
+    """Past its expiry, not expired yet, and not under a live lease."""
+    return and_(
+        Project.expires_at < now,
+        Project.status != JobStatus.expired,
+        not_(_live_lease(Project, now)),
+    )
+
+
+def _expire_projects(now: datetime, report: CleanupReport) -> int:
     with lease.session() as db:
         rows = db.execute(
-            select(Project.id, Project.status, Project.stem_set_id).where(
-                Project.expires_at < now,
-                Project.status != JobStatus.expired,
-                not_(_live_lease(Project, now)),
-            )
+            select(Project.id, Project.status, Project.stem_set_id).where(_expirable_project(now))
         ).all()
     expired = 0
     for row in rows:
@@ -193,21 +227,24 @@ def _expire_projects(now: datetime) -> int:
             stemsets.release(db, row.stem_set_id)
         expired += 1
         # After the commit: a kill here leaves the upload, which _sweep_files removes.
+        report.freed_bytes += disk_usage(storage.resolve(storage.project_dir(row.id)))
         storage.delete_project_files(row.id)
     return expired
 
 
-def _delete_old_exports(now: datetime) -> int:
+def _collectable_export(now: datetime, project_gone: Any) -> Any:
+    """Older than the retention or of a project that is gone (`project_gone`, a condition on
+    the joined Project), and not under a live lease."""
     cutoff = now - timedelta(hours=get_settings().retention_hours)
-    project_gone = Project.status == JobStatus.expired
+    return and_(or_(Export.created_at < cutoff, project_gone), not_(_live_lease(Export, now)))
+
+
+def _delete_old_exports(now: datetime, report: CleanupReport) -> int:
     with lease.session() as db:
         rows = db.execute(
             select(Export.id, Export.status)
             .join(Project, Project.id == Export.project_id)
-            .where(
-                or_(Export.created_at < cutoff, project_gone),
-                not_(_live_lease(Export, now)),
-            )
+            .where(_collectable_export(now, Project.status == JobStatus.expired))
         ).all()
     deleted = 0
     for row in rows:
@@ -224,17 +261,42 @@ def _delete_old_exports(now: datetime) -> int:
             if rowcount(result) != 1:
                 continue
         deleted += 1
+        report.freed_bytes += sum(disk_usage(path) for path in storage.export_files(row.id))
         storage.delete_export_files(row.id)
     return deleted
 
 
-def _delete_unused_stem_sets() -> int:
-    return sum(stemsets.collect(stem_set_id) for stem_set_id in stemsets.unused_ids())
+def _delete_unused_stem_sets(report: CleanupReport) -> int:
+    deleted = 0
+    for stem_set_id in stemsets.unused_ids():
+        # Measured before: collect deletes the files itself, after its commit.
+        size = _stem_set_usage(stem_set_id)
+        if stemsets.collect(stem_set_id):
+            deleted += 1
+            report.freed_bytes += size
+    return deleted
 
 
-def _sweep_files(now: datetime) -> int:
+def _stem_set_usage(stem_set_id: str) -> int:
+    with lease.session() as db:
+        directory = db.scalar(select(StemSet.directory).where(StemSet.id == stem_set_id))
+    return disk_usage(storage.resolve(directory)) if directory is not None else 0
+
+
+def _sweep_files(now: datetime, report: CleanupReport) -> int:
     """Remove what no row accounts for: dead jobs' scratch files, trash, orphans."""
     removed = 0
+    for path in _leftovers(now):
+        size = disk_usage(path)
+        if storage.remove(path):
+            removed += 1
+            report.freed_bytes += size
+    return removed
+
+
+def _leftovers(now: datetime) -> list[Path]:
+    """What `_sweep_files` removes: the entries of stems/, exports/ and projects/ that no row
+    accounts for. Only reads."""
     # The folders are listed before the rows are read: every row (and lease) is committed
     # before its files exist, so whatever is listed is covered by the snapshot below, and a
     # job that starts while this runs is never mistaken for an orphan.
@@ -257,35 +319,148 @@ def _sweep_files(now: datetime) -> int:
             return False
         return now - modified > ORPHAN_GRACE
 
-    def remove(path: Path) -> None:
-        nonlocal removed
-        removed += int(storage.remove(path))
-
+    found: list[Path] = []
     for path in stem_entries:
         if path.name.startswith(storage.TRASH_PREFIX):
-            remove(path)
+            found.append(path)
         elif path.name.startswith("."):
             owner = storage.job_id_of_temp(path.name)
             if (owner is None and old(path)) or (owner is not None and owner not in live_projects):
-                remove(path)
+                found.append(path)
         elif storage.stem_set_dir(path.name) not in stem_dirs and old(path):
-            remove(path)
+            found.append(path)
 
     for path in export_entries:
         if path.name.startswith(storage.TRASH_PREFIX):
-            remove(path)
+            found.append(path)
         elif path.name.startswith("."):
             owner = storage.job_id_of_temp(path.name)
             if (owner is None and old(path)) or (owner is not None and owner not in live_exports):
-                remove(path)
+                found.append(path)
         elif path.name.split(".", 1)[0] not in export_ids:
-            remove(path)
+            found.append(path)
 
     for path in project_entries:
         state = project_states.get(path.name)
         if state == JobStatus.expired or (state is None and old(path)):
-            remove(path)
-    return removed
+            found.append(path)
+    return found
+
+
+# ---------------------------------------------------------------- dry run
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """One thing a cleanup would delete, and the bytes it holds on disk now."""
+
+    id: str  # the row's id; for a leftover, its path relative to the data directory
+    size_bytes: int
+    note: str = ""  # what a person knows it by (a project's file name)
+
+
+@dataclass
+class CleanupPlan:
+    """What `run_cleanup` would do now, found by `plan_cleanup` without changing anything."""
+
+    expired_projects: list[Doomed] = field(default_factory=list)
+    deleted_exports: list[Doomed] = field(default_factory=list)
+    deleted_stem_sets: list[Doomed] = field(default_factory=list)
+    removed_paths: list[Doomed] = field(default_factory=list)
+    requeued: list[tuple[str, str]] = field(default_factory=list)  # (table, id)
+    resent: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(
+            item.size_bytes
+            for items in (
+                self.expired_projects,
+                self.deleted_exports,
+                self.deleted_stem_sets,
+                self.removed_paths,
+            )
+            for item in items
+        )
+
+    def summary(self) -> str:
+        return (
+            f"would expire {len(self.expired_projects)} project(s), delete "
+            f"{len(self.deleted_exports)} export(s) and {len(self.deleted_stem_sets)} stem "
+            f"set(s), remove {len(self.removed_paths)} leftover file(s)/folder(s), freeing "
+            f"{storage.format_bytes(self.freed_bytes)}; would re-queue {len(self.requeued)} "
+            f"interrupted job(s), re-send {len(self.resent)} queued job(s), fail "
+            f"{len(self.failed)} job(s) out of attempts"
+        )
+
+
+def plan_cleanup(*, now: datetime | None = None) -> CleanupPlan:
+    """What `run_cleanup(now=now)` would expire, delete, remove and free, with the same
+    rules, reading rows and sizes only. A run right after it does exactly this unless
+    something changes in between (an upload, a job starting or ending)."""
+    now = as_utc(now) if now else utcnow()
+    settings = get_settings()
+    plan = CleanupPlan()
+    with lease.session() as db:
+        for model in (Project, Export):
+            table = model.__tablename__
+            dead = db.execute(
+                select(model.id, model.attempts).where(
+                    model.status == JobStatus.processing,
+                    or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),
+                )
+            ).all()
+            for job in dead:
+                exhausted = job.attempts >= settings.max_attempts
+                (plan.failed if exhausted else plan.requeued).append((table, job.id))
+            if settings.redis_url:
+                stale = db.scalars(
+                    select(model.id).where(
+                        model.status == JobStatus.queued, model.updated_at < now - STALE_QUEUED
+                    )
+                ).all()
+                plan.resent.extend((table, job_id) for job_id in stale)
+
+        expiring = db.execute(
+            select(Project.id, Project.filename, Project.stem_set_id).where(_expirable_project(now))
+        ).all()
+        for project in expiring:
+            size = disk_usage(storage.resolve(storage.project_dir(project.id)))
+            plan.expired_projects.append(Doomed(project.id, size, project.filename))
+
+        # The exports of projects that expire in this run go too (run_cleanup expires first).
+        project_gone = or_(Project.status == JobStatus.expired, _expirable_project(now))
+        exports = db.execute(
+            select(Export.id, Export.format, Project.filename)
+            .join(Project, Project.id == Export.project_id)
+            .where(_collectable_export(now, project_gone))
+        ).all()
+        for export in exports:
+            size = sum(disk_usage(path) for path in storage.export_files(export.id))
+            note = f"{export.format} of {export.filename}"
+            plan.deleted_exports.append(Doomed(export.id, size, note))
+
+        # stemsets.collect's rule after the expiries: counted by no one, pointed at by none.
+        expiring_ids = {project.id for project in expiring}
+        released = Counter(project.stem_set_id for project in expiring if project.stem_set_id)
+        still_used = {
+            pointer.stem_set_id
+            for pointer in db.execute(
+                select(Project.id, Project.stem_set_id).where(Project.stem_set_id.is_not(None))
+            )
+            if pointer.id not in expiring_ids
+        }
+        stem_rows = db.execute(select(StemSet.id, StemSet.directory, StemSet.refcount)).all()
+        for stem_set in stem_rows:
+            if stem_set.refcount - released[stem_set.id] <= 0 and stem_set.id not in still_used:
+                size = disk_usage(storage.resolve(stem_set.directory))
+                plan.deleted_stem_sets.append(Doomed(stem_set.id, size))
+
+    root = storage.data_root()
+    for path in _leftovers(now):
+        plan.removed_paths.append(Doomed(path.relative_to(root).as_posix(), disk_usage(path)))
+    return plan
 
 
 def remove_partial_uploads() -> int:

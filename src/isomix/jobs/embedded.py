@@ -55,20 +55,28 @@ def worker_id(kind: str) -> str:
 
 
 def next_jobs(now: datetime | None = None, *, limit: int = 8) -> list[tuple[JobModel, str]]:
-    """Claimable jobs, oldest first: queued ones and those whose worker's lease ran out."""
+    """Claimable jobs: separations of higher priority (Pro) first, then oldest first;
+    queued ones and those whose worker's lease ran out."""
     now = now or utcnow()
-    found: list[tuple[datetime, JobModel, str]] = []
+    found: list[tuple[int, datetime, JobModel, str]] = []
     with lease.session() as db:
-        for model in (Project, Export):
-            rows = db.execute(
-                select(model.queued_at, model.id)
-                .where(lease.claimable(model, now))
-                .order_by(model.queued_at, model.id)
-                .limit(limit)
-            ).all()
-            found.extend((as_utc(row.queued_at), model, row.id) for row in rows)
-    found.sort(key=lambda item: item[0])
-    return [(model, job_id) for _, model, job_id in found[:limit]]
+        projects = db.execute(
+            select(Project.priority, Project.queued_at, Project.id)
+            .where(lease.claimable(Project, now))
+            .order_by(Project.priority.desc(), Project.queued_at, Project.id)
+            .limit(limit)
+        ).all()
+        found.extend((-row.priority, as_utc(row.queued_at), Project, row.id) for row in projects)
+        exports = db.execute(
+            select(Export.queued_at, Export.id)
+            .where(lease.claimable(Export, now))
+            .order_by(Export.queued_at, Export.id)
+            .limit(limit)
+        ).all()
+        # An export is quick and its user waits for it: it goes first, whatever the plan.
+        found.extend((-1_000, as_utc(row.queued_at), Export, row.id) for row in exports)
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [(model, job_id) for _, _, model, job_id in found[:limit]]
 
 
 def release_dead_local_leases(now: datetime | None = None) -> int:

@@ -23,13 +23,13 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker, rowcount
-from isomix.models import Export, JobStatus, Project, ProjectStage, utcnow
+from isomix.models import Export, JobStatus, Project, ProjectStage, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Claim(Enum):
     claimed = "claimed"
     gave_up = "gave_up"  # too many attempts: the row is now failed
     unavailable = "unavailable"  # someone else has it, or it is finished, cancelled or gone
+    owner_busy = "owner_busy"  # the owner's plan runs no more separations at once: later
 
 
 class JobAborted(Exception):
@@ -90,7 +91,11 @@ def claimable(model: JobModel, now: datetime) -> Any:
 
 
 def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None = None) -> Claim:
-    """Take the job if it is queued or its lease expired, in one UPDATE; give up after N tries."""
+    """Take the job if it is queued or its lease expired, in one UPDATE; give up after N tries.
+
+    A separation is taken only while its owner has fewer running than the row's `job_slots`
+    (the plan's concurrent jobs); else `owner_busy`, and it stays queued.
+    """
     now = now or utcnow()
     max_attempts = get_settings().max_attempts
     values: dict[str, Any] = {
@@ -105,9 +110,14 @@ def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None 
         **idle_values(model),
     }
     with session() as db, db.begin():
+        conditions = [model.id == job_id, model.attempts < max_attempts, claimable(model, now)]
+        # Single mode has one owner and no plan limit: its one worker takes jobs in turn.
+        accounts = get_settings().accounts
+        if model is Project and accounts and not _has_free_slot(db, job_id, now):
+            return Claim.owner_busy
         taken = db.execute(
             update(model)
-            .where(model.id == job_id, model.attempts < max_attempts, claimable(model, now))
+            .where(*conditions)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -116,6 +126,32 @@ def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None 
         if give_up_if_exhausted(db, model, job_id, now=now):
             return Claim.gave_up
     return Claim.unavailable
+
+
+def _has_free_slot(db: Session, project_id: str, now: datetime) -> bool:
+    """Whether the project's owner runs fewer separations than its `job_slots`.
+
+    The owner's user row is locked first (PostgreSQL; SQLite has one writer anyway), so two
+    workers claiming two jobs of one owner at once count one after the other.
+    """
+    row = db.execute(
+        select(Project.owner_id, Project.job_slots).where(Project.id == project_id)
+    ).first()
+    if row is None:
+        return True  # gone: the claim finds nothing
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(User.id).where(User.id == row.owner_id).with_for_update())
+    running = db.scalar(
+        select(func.count())
+        .select_from(Project)
+        .where(
+            Project.owner_id == row.owner_id,
+            Project.id != project_id,
+            Project.status == JobStatus.processing,
+            Project.lease_expires_at >= now,  # live, as `claimable` and the collector say
+        )
+    )
+    return bool((running or 0) < row.job_slots)
 
 
 def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: datetime) -> bool:

@@ -111,9 +111,11 @@ class _ProjectJob:
 
 def run_separation(
     project_id: str, *, worker_id: str, should_stop: StopCheck | None = None
-) -> None:
-    if lease.claim(Project, project_id, worker_id=worker_id) is not Claim.claimed:
-        return
+) -> Claim:
+    """Claim and run; what the claim said (`owner_busy`: send it again later)."""
+    claimed = lease.claim(Project, project_id, worker_id=worker_id)
+    if claimed is not Claim.claimed:
+        return claimed
     log.info("separating project %s (worker %s)", project_id, worker_id)
     _run_claimed(
         Project,
@@ -122,6 +124,7 @@ def run_separation(
         should_stop=should_stop,
         work=lambda keeper: _separate(project_id, worker_id, keeper),
     )
+    return claimed
 
 
 def _load_project(project_id: str) -> _ProjectJob:
@@ -135,9 +138,7 @@ def _load_project(project_id: str) -> _ProjectJob:
             model=project.model,
             two_stems=project.two_stems,
             shifts=project.shifts,
-            cache_key=stemsets.cache_key(
-                project.content_sha256, project.model, project.two_stems, project.shifts
-            ),
+            cache_key=stemsets.project_cache_key(project, get_settings()),
         )
 
 

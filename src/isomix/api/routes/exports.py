@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from isomix import schemas
+from isomix import audit, schemas
 from isomix.api import urls
-from isomix.api.deps import ExportDep, ProjectDep, SessionDep, WorkerAvailable
+from isomix.api.auth import CurrentUser, Principal
+from isomix.api.client_ip import client_ip_of
+from isomix.api.deps import (
+    ExportDep,
+    LinkedExport,
+    ProjectDep,
+    SessionDep,
+    SettingsDep,
+    WorkerAvailable,
+)
 from isomix.api.downloads import (
     content_disposition,
     download_name,
@@ -15,25 +24,61 @@ from isomix.api.downloads import (
     ready_stem_set,
 )
 from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
+from isomix.api.limits import rate_limited, refusal
 from isomix.api.present import export_out, stem_names
 from isomix.audio.export_formats import MEDIA_TYPES
+from isomix.config import Settings
 from isomix.jobs import queue
 from isomix.models import Export, JobStatus, utcnow
+from isomix.ratelimit import get_rate_limits
 
 router = APIRouter(tags=["exports"])
+
+
+def _check_plan(body: schemas.ExportRequest, principal: Principal, settings: Settings) -> None:
+    plan = principal.plan
+    if not plan.allows_format(body.format):
+        raise refusal(
+            403,
+            "export_formats",
+            plan,
+            body.format,
+            f"The {plan.title} plan exports {', '.join(f.upper() for f in plan.export_formats)}; "
+            f"not {body.format.upper()}.",
+        )
+    if body.format == "mp3" and (body.bitrate or 0) > plan.max_mp3_kbps:
+        raise refusal(
+            403,
+            "max_mp3_kbps",
+            plan,
+            body.bitrate,
+            f"The {plan.title} plan exports MP3 up to {plan.max_mp3_kbps} kbps; "
+            f"{body.bitrate} kbps was asked for.",
+        )
+    if settings.accounts:
+        wait = get_rate_limits(settings).hit("export", principal.user_id)
+        if wait is not None:
+            raise rate_limited("export", wait, "Too many exports in a short time.")
 
 
 @router.post(
     urls.PROJECT_EXPORTS,
     status_code=202,
     response_model=schemas.Export,
-    responses=error_responses(400, 404, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429, 503),
     dependencies=[WorkerAvailable],
 )
 def create_export(
-    project: ProjectDep, request: schemas.ExportRequest, session: SessionDep
+    project: ProjectDep,
+    request: schemas.ExportRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    http: Request,
 ) -> schemas.Export:
-    """Queue a mix of the project's stems (gain, pan, mute, solo per stem) as mp3, wav or flac."""
+    """Queue a mix of the project's stems (gain, pan, mute, solo per stem) as mp3, wav or flac
+    (what the plan includes)."""
+    _check_plan(request, principal, settings)
     stem_set = ready_stem_set(project)
     names = stem_names(stem_set)
     unknown = sorted(set(request.stems) - set(names))
@@ -55,14 +100,24 @@ def create_export(
         updated_at=now,
     )
     session.add(export)
+    session.flush()
+    audit.record(
+        "export",
+        user=principal.user,
+        ip=client_ip_of(http, settings),
+        object_type="export",
+        object_id=export.id,
+        detail={"project_id": project.id, "format": request.format},
+        session=session,
+    )
     session.commit()
     queue.enqueue_export(export.id)
-    return export_out(export)
+    return export_out(export, settings)
 
 
-@router.get(urls.EXPORT, response_model=schemas.Export, responses=error_responses(404))
-def read_export(export: ExportDep) -> schemas.Export:
-    return export_out(export)
+@router.get(urls.EXPORT, response_model=schemas.Export, responses=error_responses(401, 404))
+def read_export(export: ExportDep, settings: SettingsDep) -> schemas.Export:
+    return export_out(export, settings)
 
 
 @router.get(
@@ -76,8 +131,10 @@ def read_export(export: ExportDep) -> schemas.Export:
         **error_responses(404, 409),
     },
 )
-def download_export(export: ExportDep) -> FileResponse:
-    """The rendered file, once the export is ready."""
+def download_export(linked: LinkedExport) -> FileResponse:
+    """The rendered file, once the export is ready. With accounts, by the signed
+    `download_url` or with the owner's bearer token."""
+    export: Export = linked.object
     if export.status != JobStatus.ready or not export.path:
         raise not_ready(f"The export is {export.status.value}; there is no file yet.")
     path = existing_file(export.path, "Export file")

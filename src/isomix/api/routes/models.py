@@ -12,13 +12,15 @@ from fastapi import APIRouter, Depends, status
 from fastapi import Path as PathParam
 
 from isomix import schemas
+from isomix.api.auth import AdminUser, current_principal
 from isomix.api.deps import SessionDep, SettingsDep
 from isomix.api.errors import ApiError, error_responses, not_found
 from isomix.api.options import default_model
 from isomix.separation import catalog, store
 from isomix.speed import measured_rtf
 
-router = APIRouter(prefix="/api/models", tags=["models"])
+# Signed in to see the models; an admin to install them.
+router = APIRouter(prefix="/api/models", tags=["models"], dependencies=[Depends(current_principal)])
 
 
 def cli_command() -> str:
@@ -167,10 +169,11 @@ def list_models(session: SessionDep, settings: SettingsDep) -> list[schemas.Mode
 
 def installable_model(
     name: Annotated[str, PathParam(max_length=64)],
+    admin: AdminUser,
 ) -> catalog.CatalogEntry:
     """The catalog model an install route is about; 404 for any name the hub has no model
-    for. Installing is for administrators once accounts exist: the admin check goes here,
-    the one dependency of the install routes (403 for anyone else)."""
+    for. Installing is for administrators (403 for anyone else; single mode's owner is
+    one): the one dependency of the install routes."""
     entry = catalog.get_entry(name)
     if entry is None or entry.hidden or entry.hub_repo is None:
         if entry is not None and entry.builtin:
@@ -186,7 +189,7 @@ InstallableDep = Annotated[catalog.CatalogEntry, Depends(installable_model)]
     "/{name}/install",
     response_model=schemas.ModelInstall,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 def install_model(entry: InstallableDep) -> schemas.ModelInstall:
     """Start the verified pull of `isomix models pull NAME` in the background; follow it with
@@ -204,7 +207,7 @@ def install_model(entry: InstallableDep) -> schemas.ModelInstall:
 @router.get(
     "/{name}/install",
     response_model=schemas.ModelInstall,
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 def read_install(entry: InstallableDep) -> schemas.ModelInstall:
     """The install of `name` started here: its progress, then its outcome."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
 import anyio
@@ -15,10 +15,20 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from isomix import schemas, stemsets, storage
+from isomix import audit, plans, schemas, stemsets, storage
+from isomix.accounts import usage
 from isomix.api import urls
-from isomix.api.deps import ProjectDep, SessionDep, SettingsDep, WorkerAvailable
+from isomix.api.auth import CurrentUser, Principal
+from isomix.api.client_ip import client_ip_of
+from isomix.api.deps import (
+    LinkedProject,
+    ProjectDep,
+    SessionDep,
+    SettingsDep,
+    WorkerAvailable,
+)
 from isomix.api.errors import ApiError, error_responses
+from isomix.api.limits import rate_limited, refusal
 from isomix.api.options import SeparationChoice, choose
 from isomix.api.present import QueueSnapshot, project_out
 from isomix.api.upload import ReceivedUpload, check_content_length, receive_upload
@@ -29,6 +39,7 @@ from isomix.db import get_sessionmaker, rowcount
 from isomix.jobs import queue
 from isomix.metrics import metrics_of
 from isomix.models import TERMINAL_STATUSES, Export, JobStatus, Project, new_id, utcnow
+from isomix.ratelimit import get_rate_limits
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["projects"])
@@ -58,23 +69,89 @@ UPLOAD_OPENAPI: dict[str, Any] = {
 }
 
 
-def _audio_error(error: AudioError) -> ApiError:
+def _audio_error(error: AudioError, plan: plans.Plan) -> ApiError:
     if isinstance(error, UnsupportedAudioError):
         return ApiError(415, "unsupported_media", str(error))
     if isinstance(error, AudioTooLongError):
-        return ApiError(422, "too_long", str(error))
+        return refusal(422, "max_duration_minutes", plan, plan.max_duration_minutes, str(error))
     return ApiError(422, "corrupt_audio", str(error))
 
 
-def _early_check(fields: dict[str, str], settings: Settings) -> None:
-    """Options that arrived before the file are refused before the file is stored."""
-    if "model" in fields:
-        choose(
-            model=fields.get("model"),
-            two_stems=fields.get("two_stems"),
-            shifts=fields.get("shifts"),
-            settings=settings,
+def _choose_for(
+    fields: dict[str, str], principal: Principal, settings: Settings
+) -> SeparationChoice:
+    """The options, checked against the server (installed models) and the plan."""
+    choice = choose(
+        model=fields.get("model"),
+        two_stems=fields.get("two_stems"),
+        shifts=fields.get("shifts"),
+        settings=settings,
+    )
+    plan = principal.plan
+    if not plan.allows_model(choice.model):
+        raise refusal(
+            403,
+            "models",
+            plan,
+            choice.model,
+            f"The {plan.title} plan does not include the model '{choice.model}'; it has "
+            f"{', '.join(plan.models)}.",
         )
+    if choice.shifts > plan.max_shifts:
+        raise refusal(
+            403,
+            "max_shifts",
+            plan,
+            choice.shifts,
+            f"The {plan.title} plan allows at most {plan.max_shifts} shift(s); "
+            f"{choice.shifts} were asked for.",
+        )
+    return choice
+
+
+def _early_check(fields: dict[str, str], principal: Principal, settings: Settings) -> None:
+    """Options that arrived before the file are refused before the file is stored."""
+    if "model" in fields or "shifts" in fields:
+        _choose_for(fields, principal, settings)
+
+
+def _too_large(error: ApiError, plan: plans.Plan) -> ApiError:
+    if error.code != "too_large":
+        return error
+    return refusal(413, "max_upload_mb", plan, plan.max_upload_mb, error.detail)
+
+
+def _reserve_upload(principal: Principal, settings: Settings) -> datetime | None:
+    """Rate limit, then one of today's uploads; when it was taken (to give it back), or
+    None when the plan has no daily limit."""
+    if not settings.accounts:
+        return None
+    wait = get_rate_limits(settings).hit("upload", principal.user_id)
+    if wait is not None:
+        raise rate_limited("upload", wait, "Too many uploads in a short time.")
+    plan = principal.plan
+    if plan.uploads_per_day is None:
+        return None
+    now = utcnow()
+    with get_sessionmaker()() as session:
+        if usage.reserve_upload(session, principal.user_id, plan.uploads_per_day, now=now):
+            return now
+    raise refusal(
+        429,
+        "uploads_per_day",
+        plan,
+        plan.uploads_per_day,
+        f"The {plan.title} plan allows {plan.uploads_per_day} uploads a day (UTC); today's "
+        "are used.",
+        resets_at=usage.next_reset(now),
+    )
+
+
+def _give_back(principal: Principal, reserved_at: datetime | None) -> None:
+    if reserved_at is None:
+        return
+    with get_sessionmaker()() as session:
+        usage.give_back(session, principal.user_id, reserved_at)
 
 
 @dataclass(frozen=True)
@@ -85,13 +162,13 @@ class _Stored:
 
 
 def _reuse_existing(
-    session: Session, sha256: str, choice: SeparationChoice, settings: Settings
+    session: Session, sha256: str, choice: SeparationChoice, owner_id: str, plan: plans.Plan
 ) -> str | None:
-    """The newest live project of the same content and options (one user today; with accounts,
-    the same owner's), its retention restarted as a new upload's would be; None if there is
-    none. Committed."""
+    """The newest live project of the same owner, content and options, its retention
+    restarted as a new upload's would be; None if there is none. Committed."""
     now = utcnow()
     live = (
+        Project.owner_id == owner_id,
         Project.content_sha256 == sha256,
         Project.model == choice.model,
         Project.two_stems == choice.two_stems,
@@ -107,7 +184,7 @@ def _reuse_existing(
     kept = session.execute(
         update(Project)
         .where(Project.id == found, *live)
-        .values(expires_at=now + timedelta(hours=settings.retention_hours))
+        .values(expires_at=now + timedelta(hours=plan.retention_hours))
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -121,6 +198,7 @@ def _insert_project(
     source_path: str,
     info: audio_io.AudioInfo,
     choice: SeparationChoice,
+    principal: Principal,
     settings: Settings,
 ) -> _Stored:
     """Create the row, unless a live project of the same file and options exists: then that
@@ -129,9 +207,12 @@ def _insert_project(
     Two identical uploads at the same moment can still both insert (there is no unique
     index); each gets a working project, as before this check.
     """
-    key = stemsets.cache_key(upload.writer.sha256, choice.model, choice.two_stems, choice.shifts)
+    plan = principal.plan
     now = utcnow()
     project = Project(
+        owner_id=principal.user_id,
+        priority=plan.priority,
+        job_slots=plan.concurrent_jobs,
         id=project_id,
         filename=upload.filename,
         source_path=source_path,
@@ -147,10 +228,11 @@ def _insert_project(
         queued_at=now,
         created_at=now,
         updated_at=now,
-        expires_at=now + timedelta(hours=settings.retention_hours),
+        expires_at=now + timedelta(hours=plan.retention_hours),
     )
+    key = stemsets.project_cache_key(project, settings)
     with get_sessionmaker()() as session:
-        existing = _reuse_existing(session, upload.writer.sha256, choice, settings)
+        existing = _reuse_existing(session, upload.writer.sha256, choice, principal.user_id, plan)
         if existing is not None:
             return _Stored(project_id=existing, queued=False, existing=True)
         claimed = stemsets.claim_existing(session, key)
@@ -167,12 +249,12 @@ def _insert_project(
         )
 
 
-def _read_project(project_id: str, settings: Settings) -> schemas.Project:
+def _read_project(project_id: str, settings: Settings, lossless: bool) -> schemas.Project:
     with get_sessionmaker()() as session:
         project = session.get(Project, project_id)
         if project is None:  # deleted in the meantime
             raise ApiError(404, "not_found", "Project not found.")
-        return project_out(project, session=session, settings=settings)
+        return project_out(project, session=session, settings=settings, lossless=lossless)
 
 
 @router.post(
@@ -183,15 +265,24 @@ def _read_project(project_id: str, settings: Settings) -> schemas.Project:
     responses=error_responses(409, 413, 415, 422, 503),
     dependencies=[WorkerAvailable],
 )
-async def create_project(request: Request, settings: SettingsDep) -> schemas.Project:
+async def create_project(
+    request: Request, settings: SettingsDep, principal: CurrentUser
+) -> schemas.Project:
     """Upload a song (multipart: file, and optional model, two_stems, shifts) to separate.
 
     202 with the new project. 200 with the existing project and `existing: true` when the
-    same file (same content) with the same options is already in the library, queued,
-    processing or ready: the upload is discarded and no second project is made.
+    same file (same content) with the same options is already in your library, queued,
+    processing or ready: the upload is discarded and no second project is made (and it does
+    not count against the daily limit).
     """
     metrics = metrics_of(request)
-    limit = settings.max_upload_bytes
+    plan = principal.plan
+    limit = plan.max_upload_bytes
+    try:
+        reserved_at = await run_in_threadpool(_reserve_upload, principal, settings)
+    except ApiError as error:
+        metrics.upload_refused(error.code)
+        raise
     try:
         check_content_length(request, limit)
         project_id = new_id()
@@ -199,27 +290,25 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
             request,
             project_id=project_id,
             limit=limit,
-            on_file_start=lambda fields: _early_check(fields, settings),
+            on_file_start=lambda fields: _early_check(fields, principal, settings),
         )
     except ApiError as error:
+        await run_in_threadpool(_give_back, principal, reserved_at)
+        error = _too_large(error, plan)
         metrics.upload_refused(error.code)
+        raise error from None
+    except BaseException:
+        await run_in_threadpool(_give_back, principal, reserved_at)
         raise
     metrics.upload_bytes.inc(upload.writer.size)
     try:
-        fields = upload.fields
-        choice = await run_in_threadpool(
-            choose,
-            model=fields.get("model"),
-            two_stems=fields.get("two_stems"),
-            shifts=fields.get("shifts"),
-            settings=settings,
-        )
+        choice = await run_in_threadpool(_choose_for, upload.fields, principal, settings)
         try:
             info = await run_in_threadpool(
-                audio_io.probe, upload.writer.path, max_seconds=settings.max_duration_seconds
+                audio_io.probe, upload.writer.path, max_seconds=plan.max_duration_seconds
             )
         except AudioError as error:
-            raise _audio_error(error) from None
+            raise _audio_error(error, plan) from None
         source_path = await run_in_threadpool(upload.writer.finalize, info.extension)
         stored = await run_in_threadpool(
             lambda: _insert_project(
@@ -228,19 +317,23 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
                 source_path=source_path,
                 info=info,
                 choice=choice,
+                principal=principal,
                 settings=settings,
             )
         )
     except BaseException as error:
         upload.writer.discard()
+        await run_in_threadpool(_give_back, principal, reserved_at)
         if isinstance(error, ApiError):
             metrics.upload_refused(error.code)
         raise
     metrics.upload_accepted()
+    lossless = plan.lossless_stems
     if stored.existing:
-        # Nothing new was committed: the upload's files are nobody's.
+        # Nothing new was committed: the upload's files are nobody's, and no upload was used.
         await run_in_threadpool(upload.writer.discard)
-        body = await run_in_threadpool(_read_project, stored.project_id, settings)
+        await run_in_threadpool(_give_back, principal, reserved_at)
+        body = await run_in_threadpool(_read_project, stored.project_id, settings, lossless)
         answer = JSONResponse(
             body.model_copy(update={"existing": True}).model_dump(mode="json"), status_code=200
         )
@@ -248,27 +341,45 @@ async def create_project(request: Request, settings: SettingsDep) -> schemas.Pro
         # signature annotated `-> schemas.Project | JSONResponse`, this cast can go.)
         return cast(schemas.Project, answer)
     # Committed: from here on the files belong to the project, whatever happens.
+    await run_in_threadpool(
+        lambda: audit.record(
+            "upload",
+            user=principal.user,
+            ip=client_ip_of(request, settings),
+            object_type="project",
+            object_id=project_id,
+            detail={"filename": upload.filename, "bytes": upload.writer.size},
+        )
+    )
     if stored.queued:
-        await run_in_threadpool(queue.enqueue_separation, project_id)
-    return await run_in_threadpool(_read_project, project_id, settings)
+        await run_in_threadpool(queue.enqueue_separation, project_id, plan.priority)
+    return await run_in_threadpool(_read_project, project_id, settings, lossless)
 
 
 @router.get(urls.PROJECTS, response_model=schemas.ProjectList)
 def list_projects(
     session: SessionDep,
     settings: SettingsDep,
+    principal: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> schemas.ProjectList:
-    """Projects, newest first."""
-    total = session.scalar(select(func.count()).select_from(Project)) or 0
+    """Your projects, newest first."""
+    mine = Project.owner_id == principal.user_id
+    total = session.scalar(select(func.count()).select_from(Project).where(mine)) or 0
     rows = session.scalars(
-        select(Project).order_by(Project.created_at.desc(), Project.id).limit(limit).offset(offset)
+        select(Project)
+        .where(mine)
+        .order_by(Project.created_at.desc(), Project.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     snapshot = QueueSnapshot.load(session)
+    lossless = principal.plan.lossless_stems
     return schemas.ProjectList(
         items=[
-            project_out(row, session=session, settings=settings, queue=snapshot) for row in rows
+            project_out(row, session=session, settings=settings, queue=snapshot, lossless=lossless)
+            for row in rows
         ],
         total=total,
         limit=limit,
@@ -278,9 +389,11 @@ def list_projects(
 
 @router.get(urls.PROJECT, response_model=schemas.Project, responses=error_responses(404))
 def read_project(
-    project: ProjectDep, session: SessionDep, settings: SettingsDep
+    project: ProjectDep, session: SessionDep, settings: SettingsDep, principal: CurrentUser
 ) -> schemas.Project:
-    return project_out(project, session=session, settings=settings)
+    return project_out(
+        project, session=session, settings=settings, lossless=principal.plan.lossless_stems
+    )
 
 
 def _event(body: schemas.Project) -> tuple[str, bool]:
@@ -288,13 +401,22 @@ def _event(body: schemas.Project) -> tuple[str, bool]:
     return body.model_dump_json(), body.status in TERMINAL_STATUSES
 
 
-def _read_event(project_id: str, settings: Settings) -> tuple[str, bool] | None:
+def _lossless(session: Session, owner_id: str, settings: Settings) -> bool:
+    """Whether the owner's plan includes the masters (for the links an event carries)."""
+    from isomix.accounts import users
+    from isomix.models import User
+
+    owner = session.get(User, owner_id)
+    return owner is not None and users.plan_of(session, owner, settings).plan.lossless_stems
+
+
+def _read_event(project_id: str, settings: Settings, lossless: bool) -> tuple[str, bool] | None:
     """The project's next event; None once it is gone."""
     with get_sessionmaker()() as session:
         project = session.get(Project, project_id)
         if project is None:
             return None
-        return _event(project_out(project, session=session, settings=settings))
+        return _event(project_out(project, session=session, settings=settings, lossless=lossless))
 
 
 @router.get(
@@ -309,13 +431,18 @@ def _read_event(project_id: str, settings: Settings) -> tuple[str, bool] | None:
     },
 )
 def project_events(
-    project: ProjectDep, request: Request, session: SessionDep, settings: SettingsDep
+    linked: LinkedProject, request: Request, session: SessionDep, settings: SettingsDep
 ) -> StreamingResponse:
-    """Follow a project: the current state first, then every change; ends when it is done."""
-    # Loaded (and, with accounts, authorised) by the same dependency as every id route; the
-    # stream then re-reads the row by id in sessions of its own, so this one is given back
-    # before the stream starts instead of being held for as long as the client listens.
-    first = _event(project_out(project, session=session, settings=settings))
+    """Follow a project: the current state first, then every change; ends when it is done.
+
+    With accounts, by the signed `events_url` of the project's body (EventSource sends no
+    Authorization header) or with the owner's bearer token."""
+    # Loaded and authorised by the same dependency as every link route; the stream then
+    # re-reads the row by id in sessions of its own, so this one is given back before the
+    # stream starts instead of being held for as long as the client listens.
+    project: Project = linked.object
+    lossless = _lossless(session, project.owner_id, settings)
+    first = _event(project_out(project, session=session, settings=settings, lossless=lossless))
     project_id = project.id
     session.close()
 
@@ -338,7 +465,7 @@ def project_events(
             idle += EVENTS_POLL_SECONDS
             if await request.is_disconnected():
                 return
-            event = await run_in_threadpool(_read_event, project_id, settings)
+            event = await run_in_threadpool(_read_event, project_id, settings, lossless)
 
     return StreamingResponse(
         stream(),
@@ -351,11 +478,14 @@ def project_events(
     urls.PROJECT_CANCEL, response_model=schemas.Project, responses=error_responses(404, 409)
 )
 def cancel_project(
-    project: ProjectDep, session: SessionDep, settings: SettingsDep
+    project: ProjectDep, session: SessionDep, settings: SettingsDep, principal: CurrentUser
 ) -> schemas.Project:
-    """Stop a queued or running separation; the worker notices at its next progress update."""
+    """Stop a queued or running separation; the worker notices at its next progress update.
+    A separation cancelled before it started gives its upload back to today's count."""
+    lossless = principal.plan.lossless_stems
     if project.status == JobStatus.cancelled:
-        return project_out(project, session=session, settings=settings)
+        return project_out(project, session=session, settings=settings, lossless=lossless)
+    never_started = project.status == JobStatus.queued and project.started_at is None
     cancelled = session.execute(
         update(Project)
         .where(
@@ -370,7 +500,9 @@ def cancel_project(
         raise ApiError(
             409, "conflict", f"The project is {project.status.value} and cannot be cancelled."
         )
-    return project_out(project, session=session, settings=settings)
+    if never_started and settings.accounts and principal.plan.uploads_per_day is not None:
+        usage.give_back(session, principal.user_id, project.created_at)
+    return project_out(project, session=session, settings=settings, lossless=lossless)
 
 
 @router.post(
@@ -381,7 +513,7 @@ def cancel_project(
     dependencies=[WorkerAvailable],
 )
 def retry_project(
-    project: ProjectDep, session: SessionDep, settings: SettingsDep
+    project: ProjectDep, session: SessionDep, settings: SettingsDep, principal: CurrentUser
 ) -> schemas.Project:
     """Queue a failed or cancelled separation again, with a fresh attempt count."""
     retried = session.execute(
@@ -410,14 +542,23 @@ def retry_project(
             409, "conflict", f"The project is {project.status.value}; only failed or "
             "cancelled projects can be retried."
         )  # fmt: skip
-    queue.enqueue_separation(project.id)
-    return project_out(project, session=session, settings=settings)
+    queue.enqueue_separation(project.id, project.priority)
+    return project_out(
+        project, session=session, settings=settings, lossless=principal.plan.lossless_stems
+    )
 
 
 @router.delete(urls.PROJECT, status_code=204, responses=error_responses(404))
-def delete_project(project: ProjectDep, session: SessionDep) -> Response:
+def delete_project(
+    project: ProjectDep,
+    session: SessionDep,
+    request: Request,
+    settings: SettingsDep,
+    principal: CurrentUser,
+) -> Response:
     """Delete a project, its upload and its exports; its stems go when no project uses them."""
     project_id = project.id
+    filename = project.filename
     session.expunge(project)
     # The row is deleted with a compare-and-set on its stem set: a worker that finishes the
     # job between the load and the delete gives it one, which must be released with it.
@@ -439,6 +580,15 @@ def delete_project(project: ProjectDep, session: SessionDep) -> Response:
         )
         if rowcount(deleted) == 1:
             stemsets.release(session, stem_set_id)
+            audit.record(
+                "delete",
+                user=principal.user,
+                ip=client_ip_of(request, settings),
+                object_type="project",
+                object_id=project_id,
+                detail={"filename": filename},
+                session=session,
+            )
             session.commit()
             break
         session.rollback()

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from isomix import schemas, storage
 from isomix.api import urls
-from isomix.api.deps import ProjectDep
+from isomix.api.deps import Linked, LinkedProject
 from isomix.api.downloads import (
     content_disposition,
     download_name,
@@ -21,12 +21,30 @@ from isomix.api.downloads import (
     ready_stem_set,
 )
 from isomix.api.errors import error_responses, not_found
+from isomix.api.limits import refusal
 from isomix.api.present import stem_names
+from isomix.models import Project
 
 router = APIRouter(tags=["stems"])
 
 ZIP_CHUNK_BYTES = 256 * 1024
 MEDIA_TYPES: dict[storage.StemVariant, str] = {"master": "audio/flac", "preview": "audio/mpeg"}
+
+
+def _require_lossless(linked: Linked, what: str) -> None:
+    """The masters are for plans with lossless downloads. A signed link was only handed out
+    to such a plan (present.project_out), so it passes."""
+    principal = linked.principal
+    if principal is not None and not principal.plan.lossless_stems:
+        plan = principal.plan
+        raise refusal(
+            403,
+            "export_formats",
+            plan,
+            "flac",
+            f"{what} are lossless FLAC masters, which the {plan.title} plan does not include; "
+            f"it has the MP3 previews (up to {plan.max_mp3_kbps} kbps).",
+        )
 
 
 @router.get(
@@ -40,11 +58,16 @@ MEDIA_TYPES: dict[storage.StemVariant, str] = {"master": "audio/flac", "preview"
     },
 )
 def download_stem(
-    project: ProjectDep,
+    linked: LinkedProject,
     stem: str,
     variant: Annotated[Literal["master", "preview"], Query()] = "master",
 ) -> FileResponse:
-    """One stem: the lossless FLAC master, or the MP3 preview the mixer plays."""
+    """One stem: the lossless FLAC master (plans with lossless downloads), or the MP3
+    preview the mixer plays. With accounts, by the signed link in the project's body or
+    with the owner's bearer token."""
+    project: Project = linked.object
+    if variant == "master":
+        _require_lossless(linked, "Stem downloads")
     stem_set = ready_stem_set(project)
     if stem not in stem_names(stem_set):
         raise not_found(f"Stem '{stem}'")
@@ -105,11 +128,13 @@ def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {"description": "All FLAC masters", "content": {"application/zip": {}}},
-        **error_responses(404, 409),
+        **error_responses(401, 403, 404, 409),
     },
 )
-def download_stems_zip(project: ProjectDep) -> StreamingResponse:
-    """Every stem's FLAC master in one zip."""
+def download_stems_zip(linked: LinkedProject) -> StreamingResponse:
+    """Every stem's FLAC master in one zip (plans with lossless downloads)."""
+    project: Project = linked.object
+    _require_lossless(linked, "The stems in a ZIP")
     stem_set = ready_stem_set(project)
     files = [
         (
@@ -129,9 +154,9 @@ def download_stems_zip(project: ProjectDep) -> StreamingResponse:
     )
 
 
-@router.get(urls.PEAKS, response_model=schemas.Peaks, responses=error_responses(404, 409))
-def read_peaks(project: ProjectDep) -> schemas.Peaks:
+@router.get(urls.PEAKS, response_model=schemas.Peaks, responses=error_responses(401, 403, 404, 409))
+def read_peaks(linked: LinkedProject) -> schemas.Peaks:
     """Waveform overview of every stem: max |sample| per bucket over both channels, 0..1."""
-    stem_set = ready_stem_set(project)
+    stem_set = ready_stem_set(linked.object)
     path = existing_file(storage.peaks_file(stem_set.directory), "Peaks file")
     return schemas.Peaks.model_validate(storage.read_json(path))

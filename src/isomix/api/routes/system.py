@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from isomix import schemas
+from isomix.api.auth import bearer_token
 from isomix.api.deps import SettingsDep
+from isomix.api.errors import ApiError
 from isomix.api.options import default_model
 from isomix.audio.formats import accepted_extensions, accepted_names
 from isomix.config import Settings
@@ -31,7 +36,20 @@ def read_config(settings: SettingsDep) -> schemas.PublicConfig:
         default_model=default_model(settings),
         accepted_formats=accepted_names(),
         accepted_extensions=accepted_extensions(),
+        auth_mode=settings.auth_mode,
+        signup=settings.accounts and settings.signup,
     )
+
+
+def _may_scrape(request: Request, settings: Settings) -> bool:
+    token = bearer_token(request)
+    if token is not None and settings.metrics_token:
+        return hmac.compare_digest(token.encode(), settings.metrics_token.encode())
+    peer = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
 
 
 @router.get("/healthz", response_model=schemas.Health)
@@ -91,7 +109,12 @@ def readyz(settings: SettingsDep, request: Request) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-def metrics(request: Request) -> Response:
-    """Prometheus metrics: jobs by state, queue length, separation speed, HTTP latency."""
+def metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus metrics: jobs by state, queue length, separation speed, HTTP latency.
+
+    With accounts, only for `Authorization: Bearer $ISOMIX_METRICS_TOKEN` or a scraper on
+    this machine (the peer address, never X-Forwarded-For)."""
+    if settings.accounts and not _may_scrape(request, settings):
+        raise ApiError(403, "forbidden", "Metrics need ISOMIX_METRICS_TOKEN as a bearer token.")
     registry = metrics_of(request).registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
