@@ -9,7 +9,17 @@ from collections.abc import Sequence
 
 # Order is the order shown in --help. Modules are imported only to register their parser,
 # so none of them may import torch at module level (`isomix serve` must stay torch-free).
-COMMANDS = ("separate", "models", "serve", "worker", "gc", "users", "tokens", "audit")
+COMMANDS = (
+    "separate",
+    "models",
+    "serve",
+    "worker",
+    "beat",
+    "gc",
+    "users",
+    "tokens",
+    "audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

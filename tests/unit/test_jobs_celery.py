@@ -152,3 +152,15 @@ def test_gc_prints_what_it_did(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert "expired 0 project(s)" in out
     assert "removed 1 leftover" in out
     assert not (data_dir / "stems" / ".trash-x").exists()
+
+
+def test_beat_sends_the_collector_every_ten_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_with(monkeypatch, redis_url="redis://127.0.0.1:1/0")
+    from celery import Celery
+
+    app = Celery("isomix-test", set_as_current=False)
+    broker.configure(app, get_settings())
+    entry = app.conf.beat_schedule["isomix-cleanup"]
+    assert entry["task"] == broker.CLEANUP_TASK == "isomix.cleanup"
+    assert entry["schedule"] == broker.CLEANUP_EVERY_SECONDS == 600.0
+    assert entry["options"]["queue"] == broker.DEFAULT_QUEUE

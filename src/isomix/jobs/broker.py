@@ -55,6 +55,8 @@ def time_limits(settings: Settings) -> tuple[int, int]:
 
 
 MESSAGE_PRIORITY_STEPS = 10
+# The collector's period: Celery beat's schedule, the embedded worker's timer.
+CLEANUP_EVERY_SECONDS: Final = 600.0
 
 
 def message_priority(job_priority: int) -> int:
@@ -104,6 +106,15 @@ def configure(app: Celery, settings: Settings) -> None:
             CLEANUP_TASK: {"queue": DEFAULT_QUEUE},
         },
         task_create_missing_queues=True,
+        # `isomix beat` sends the collector (retention, unused stems, leftovers) on a timer;
+        # a run that finds another running beside it is harmless (all compare-and-set).
+        beat_schedule={
+            "isomix-cleanup": {
+                "task": CLEANUP_TASK,
+                "schedule": CLEANUP_EVERY_SECONDS,
+                "options": {"queue": DEFAULT_QUEUE, "expires": CLEANUP_EVERY_SECONDS},
+            }
+        },
     )
 
 

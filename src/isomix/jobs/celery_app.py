@@ -26,8 +26,9 @@ from isomix.jobs.tasks import run_export, run_separation
 
 log = logging.getLogger(__name__)
 
-# Full cleanup (retention, GC) runs this often; the reconciler runs every lease period.
-CLEANUP_EVERY_SECONDS: Final = 600.0
+# Full cleanup (retention, GC) runs this often (besides `isomix beat`'s schedule); the
+# reconciler runs every lease period.
+CLEANUP_EVERY_SECONDS: Final = broker.CLEANUP_EVERY_SECONDS
 
 
 _worker_id: str | None = None

@@ -38,14 +38,14 @@ from typing import Any, Final
 from sqlalchemy import select, update
 
 from isomix.db import rowcount
-from isomix.jobs import lease
+from isomix.jobs import broker, lease
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS: Final = 0.3
-CLEANUP_EVERY_SECONDS: Final = 600.0
+CLEANUP_EVERY_SECONDS: Final = broker.CLEANUP_EVERY_SECONDS
 STOP_TIMEOUT_SECONDS: Final = 15.0
 SUPERVISE_POLL_SECONDS: Final = 0.2
 

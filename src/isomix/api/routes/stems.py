@@ -6,7 +6,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
@@ -110,17 +110,32 @@ class _ZipSink:
 
 
 def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
-    """ZIP_STORED (audio does not compress) written as it is sent: no temp file, little memory."""
+    """ZIP_STORED (audio does not compress) written as it is sent: no temp file, little memory.
+
+    Every file is opened before the first byte goes out: the collector may delete an expired
+    project's stems meanwhile, and an open file outlives its name, so a download that has
+    started always finishes."""
+    opened: list[tuple[str, BinaryIO, float]] = [
+        (name, path.open("rb"), path.stat().st_mtime) for name, path in files
+    ]
+    return _zip_chunks(opened)
+
+
+def _zip_chunks(opened: list[tuple[str, BinaryIO, float]]) -> Iterator[bytes]:
     sink = _ZipSink()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for name, path in files:
-            info = zipfile.ZipInfo(name, date_time=time.localtime(path.stat().st_mtime)[:6])
-            with path.open("rb") as source, archive.open(info, mode="w", force_zip64=True) as entry:
-                while chunk := source.read(ZIP_CHUNK_BYTES):
-                    entry.write(chunk)
-                    yield sink.drain()
-            yield sink.drain()
-    yield sink.drain()
+    try:
+        with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+            for name, source, mtime in opened:
+                info = zipfile.ZipInfo(name, date_time=time.localtime(mtime)[:6])
+                with archive.open(info, mode="w", force_zip64=True) as entry:
+                    while chunk := source.read(ZIP_CHUNK_BYTES):
+                        entry.write(chunk)
+                        yield sink.drain()
+                yield sink.drain()
+        yield sink.drain()
+    finally:
+        for _, source, _ in opened:
+            source.close()
 
 
 @router.get(
