@@ -376,6 +376,8 @@ def test_listening_beyond_loopback_warns(host: str) -> None:
     assert warning is not None
     assert "anyone who can reach this port can upload" in warning
     assert "ISOMIX_ALLOWED_HOSTS" in warning
+    assert "ISOMIX_AUTH_MODE=accounts" in warning
+    assert exposure_warning(host, 8000, accounts=True) is None  # every route signs in
 
 
 def test_the_printed_address_is_one_a_browser_can_open() -> None:

@@ -56,16 +56,17 @@ def browser_url(host: str, port: int) -> str:
     return f"http://{name}:{port}/"
 
 
-def exposure_warning(host: str, port: int) -> str | None:
-    """What to say when `isomix serve` listens beyond this machine (no accounts yet)."""
-    if is_loopback(host):
+def exposure_warning(host: str, port: int, *, accounts: bool = False) -> str | None:
+    """What to say when `isomix serve` listens beyond this machine in single mode (no
+    sign-in). With accounts (ISOMIX_AUTH_MODE=accounts) every route needs a user."""
+    if is_loopback(host) or accounts:
         return None
     return (
-        f"isomix serve: WARNING: listening on {host}:{port}, beyond this machine. IsoMix has "
-        "no accounts yet: anyone who can reach this port can upload songs, download every "
-        "stem and delete projects. Use it only on a network you trust, or behind a proxy "
-        "that signs people in (README: Running it for others). Other machines must use the "
-        "address given to --host or a host name listed in ISOMIX_ALLOWED_HOSTS."
+        f"isomix serve: WARNING: listening on {host}:{port}, beyond this machine, without "
+        "accounts: anyone who can reach this port can upload songs, download every "
+        "stem and delete projects. Use it only on a network you trust, or set "
+        "ISOMIX_AUTH_MODE=accounts (README: Running it for others). Other machines must use "
+        "the address given to --host or a host name listed in ISOMIX_ALLOWED_HOSTS."
     )
 
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     options, note = uvicorn_options(settings)
     if note is not None:
         print(f"isomix serve: {note}", file=sys.stderr)
-    warning = exposure_warning(host, port)
+    warning = exposure_warning(host, port, accounts=settings.accounts)
     if warning is not None:
         print(warning, file=sys.stderr)
     worker = None
