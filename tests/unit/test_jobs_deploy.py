@@ -40,3 +40,14 @@ def test_image_pins_cpu_torch() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert '"torch==2.13.0"' in dockerfile
     assert "download.pytorch.org/whl/cpu" in dockerfile
+
+
+def test_the_scaled_deployment_hosts_for_others_with_one_key_and_one_beat() -> None:
+    loaded = compose()
+    environment = loaded["x-isomix"]["environment"]
+    assert environment["ISOMIX_AUTH_MODE"].endswith("accounts}")
+    # No default secret: compose refuses to start without one shared key.
+    assert ":?" in environment["ISOMIX_SECRET_KEY"]
+    beat = loaded["services"]["beat"]
+    assert beat["command"] == ["isomix", "beat"]
+    assert "deploy" not in beat or beat["deploy"].get("replicas", 1) == 1
