@@ -89,6 +89,14 @@ def signup(
         raise ApiError(403, "signup_off", "Sign-up is off on this server; ask its admin.")
     ip = client_ip_of(request, settings)
     _limit(settings, "signup_ip", ip, "Too many sign-ups from this address.")
+    # Per account too: sign-up answers whether an email has an account (409), so it is
+    # counted with the sign-ins of that email.
+    _limit(
+        settings,
+        "login_account",
+        body.email.strip().lower(),
+        "Too many attempts for this account.",
+    )
     try:
         user = users.create(session, body.email, body.password, settings=settings)
     except users.EmailTakenError as error:
