@@ -5,15 +5,31 @@
 // download_url), and only the server may make them (it may sign them, say).
 import createClient from "openapi-fetch";
 import type { paths } from "../client/schema";
+import { authFetch, authHeader, authStatus, refreshSession } from "./auth";
 import { ApiError, apiErrorFrom } from "./errors";
-import type { ExportJob, ExportRequest, ModelInfo, Peaks, Project, ProjectList, PublicConfig } from "./types";
+import type { ExportJob, ExportRequest, Me, ModelInfo, Peaks, PlanTable, Project, ProjectList, PublicConfig, TokenCreated, TokenInfo } from "./types";
 
-export const client = createClient<paths>({ baseUrl: "" });
+// Every call goes through authFetch: the bearer header in accounts mode, one refresh and retry on a 401.
+export const client = createClient<paths>({ baseUrl: "", fetch: authFetch });
+
+// When each body came: its signed links expire (~15 min in accounts mode), so a download from
+// an old body asks for the body again first (DownloadLink).
+const received = new WeakMap<object, number>();
+
+/** When this body (project, export) came from the server; undefined if not from it. */
+export function receivedAt(body: object): number | undefined {
+  return received.get(body);
+}
+
+function stamp<T>(body: T): T {
+  if (body && typeof body === "object") received.set(body, Date.now());
+  return body;
+}
 
 async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   const { data, error, response } = await call;
   if (!response.ok) throw apiErrorFrom(response.status, error);
-  return data as T;
+  return stamp(data as T);
 }
 
 const pid = (projectId: string) => ({ params: { path: { project_id: projectId } } });
@@ -35,10 +51,22 @@ export const api = {
     unwrap(client.POST("/api/projects/{project_id}/exports", { ...pid(id), body })),
   exportJob: (exportId: string): Promise<ExportJob> =>
     unwrap(client.GET("/api/exports/{export_id}", { params: { path: { export_id: exportId } } })),
+  me: (): Promise<Me> => unwrap(client.GET("/api/me")),
+  plans: (): Promise<PlanTable> => unwrap(client.GET("/api/plans")),
+  changePassword: async (currentPassword: string, newPassword: string): Promise<void> => {
+    await unwrap(client.POST("/api/me/password", { body: { current_password: currentPassword, new_password: newPassword } }));
+  },
+  tokens: (): Promise<TokenInfo[]> => unwrap(client.GET("/api/tokens")),
+  createToken: (name: string): Promise<TokenCreated> => unwrap(client.POST("/api/tokens", { body: { name } })),
+  revokeToken: async (id: string): Promise<void> => {
+    await unwrap(client.DELETE("/api/tokens/{token_id}", { params: { path: { token_id: id } } }));
+  },
+  checkout: (interval: "month" | "year"): Promise<{ url: string }> => unwrap(client.POST("/api/billing/checkout", { body: { interval } })),
 };
 
 /** GET a link the server handed out, as JSON; a refusal becomes an ApiError like the typed calls'. */
 async function getJson<T>(url: string): Promise<T> {
+  // Links in bodies work without a header (signed in accounts mode), like audio elements'.
   const response = await fetch(url);
   let body: unknown = null;
   try {
@@ -58,8 +86,21 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
-/** POST /api/projects with byte-level progress (fetch has no upload progress). */
-export function uploadProject({ file, model, twoStems, onProgress, signal }: UploadOptions): Promise<Project> {
+/**
+ * POST /api/projects with byte-level progress (fetch has no upload progress). In accounts mode
+ * with the bearer header; a 401 (the token expired) refreshes once and sends the file again.
+ */
+export async function uploadProject(options: UploadOptions): Promise<Project> {
+  try {
+    return await sendUpload(options);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 401 || authStatus() !== "signed_in") throw error;
+    if (!(await refreshSession())) throw error;
+    return sendUpload(options);
+  }
+}
+
+function sendUpload({ file, model, twoStems, onProgress, signal }: UploadOptions): Promise<Project> {
   const form = new FormData();
   // Options first: the server checks them before it stores a byte of the file, so a
   // refused model or stem is answered at once instead of after the whole upload.
@@ -69,6 +110,7 @@ export function uploadProject({ file, model, twoStems, onProgress, signal }: Upl
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/projects");
+    for (const [name, value] of Object.entries(authHeader())) xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
     xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onload = () => {
@@ -78,7 +120,7 @@ export function uploadProject({ file, model, twoStems, onProgress, signal }: Upl
       } catch {
         // not JSON (a proxy's error page, say): keep the text
       }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body as Project);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(stamp(body as Project));
       else reject(apiErrorFrom(xhr.status, body));
     };
     // The server may refuse a too-big upload and close the connection before reading it all.
@@ -93,7 +135,7 @@ export function uploadProject({ file, model, twoStems, onProgress, signal }: Upl
 export function followProject(eventsUrl: string, onUpdate: (p: Project) => void, onError?: (e: Event) => void): () => void {
   const source = new EventSource(eventsUrl);
   source.addEventListener("project", (event) => {
-    const project = JSON.parse((event as MessageEvent<string>).data) as Project;
+    const project = stamp(JSON.parse((event as MessageEvent<string>).data) as Project);
     onUpdate(project);
     if (["ready", "failed", "cancelled", "expired"].includes(project.status)) source.close();
   });

@@ -3,16 +3,42 @@
 export interface ApiErrorBody {
   detail?: unknown;
   code?: string;
+  limit?: string | null;
+  plan?: string | null;
+  value?: number | string | null;
+  resets_at?: string | null;
+  upgrade?: string | null;
+}
+
+/** A plan's refusal says which limit, on which plan, when it resets, and whether Pro lifts it. */
+export interface PlanLimitFields {
+  limit?: string | null;
+  plan?: string | null;
+  value?: number | string | null;
+  resetsAt?: string | null;
+  upgrade?: string | null;
 }
 
 export class ApiError extends Error {
+  readonly limit: string | null;
+  readonly plan: string | null;
+  readonly value: number | string | null;
+  readonly resetsAt: string | null;
+  readonly upgrade: string | null;
+
   constructor(
     readonly status: number,
     readonly code: string,
     readonly detail: string,
+    fields: PlanLimitFields = {},
   ) {
     super(detail);
     this.name = "ApiError";
+    this.limit = fields.limit ?? null;
+    this.plan = fields.plan ?? null;
+    this.value = fields.value ?? null;
+    this.resetsAt = fields.resetsAt ?? null;
+    this.upgrade = fields.upgrade ?? null;
   }
 }
 
@@ -28,6 +54,12 @@ const TITLES: Record<string, string> = {
   not_ready: "The stems are not ready yet.",
   network: "Could not reach the server. Check your connection and try again.",
   rate_limited: "Too many requests; wait a moment and try again.",
+  limit_reached: "You have used today's uploads.",
+  not_in_plan: "That is not in your plan.",
+  bad_credentials: "Could not sign in.",
+  email_taken: "There is already an account with that email.",
+  unauthenticated: "You are signed out.",
+  signup_off: "Sign-up is off on this server.",
 };
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -60,7 +92,26 @@ export function apiErrorFrom(status: number, body: unknown): ApiError {
   const b = (body && typeof body === "object" ? body : {}) as ApiErrorBody;
   const code = typeof b.code === "string" && b.code ? b.code : (CODE_BY_STATUS[status] ?? (status >= 500 ? "server_error" : "unknown"));
   const detail = detailText(b.detail) || (typeof body === "string" ? body.slice(0, 200) : "");
-  return new ApiError(status, code, detail);
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  return new ApiError(status, code, detail, {
+    limit: text(b.limit),
+    plan: text(b.plan),
+    value: typeof b.value === "number" || typeof b.value === "string" ? b.value : null,
+    resetsAt: text(b.resets_at),
+    upgrade: text(b.upgrade),
+  });
+}
+
+/** "at 02:00" today, or "tomorrow at 02:00", or a date further off: in the user's time zone. */
+export function resetTimeText(iso: string, now: Date = new Date()): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return "";
+  const time = at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const day = (d: Date) => `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+  const tomorrow = new Date(now.getTime() + 86_400_000);
+  if (day(at) === day(now)) return `today at ${time}`;
+  if (day(at) === day(tomorrow)) return `tomorrow at ${time}`;
+  return at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
 /**
@@ -75,7 +126,12 @@ export function errorMessage(error: unknown): { title: string; detail: string } 
   if (error instanceof ApiError) {
     if (SAID_BY_THE_SERVER.has(error.code) && error.detail) return { title: error.detail, detail: "" };
     const title = TITLES[error.code] ?? (error.status >= 500 ? "The server had a problem." : `Request refused (HTTP ${error.status}).`);
-    return { title, detail: error.detail && error.detail !== title ? error.detail : "" };
+    let detail = error.detail && error.detail !== title ? error.detail : "";
+    if (error.resetsAt) {
+      const when = resetTimeText(error.resetsAt);
+      if (when) detail = `${detail}${detail ? " " : ""}It resets ${when}.`;
+    }
+    return { title, detail };
   }
   if (error instanceof TypeError) return { title: TITLES.network!, detail: "" };
   return { title: "Something went wrong.", detail: error instanceof Error ? error.message : String(error) };

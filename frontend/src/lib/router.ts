@@ -1,4 +1,5 @@
-// A tiny hash router: "#/" upload, "#/library", "#/projects/<id>" mixer. Hash routes need no
+// A tiny hash router: "#/" upload, "#/library", "#/projects/<id>" mixer, "#/signin",
+// "#/signup", "#/account" (with "?checkout=success" after Stripe sends the user back). Hash routes need no
 // server-side fallback, so the API can serve dist/ as plain static files.
 import { useEffect, useState } from "react";
 
@@ -6,12 +7,22 @@ export type Route =
   | { name: "upload" }
   | { name: "library" }
   | { name: "mixer"; projectId: string }
+  | { name: "signin" }
+  | { name: "signup" }
+  | { name: "account"; checkout?: string }
   | { name: "not_found"; path: string };
 
 export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, "").replace(/\/+$/, "") || "/";
+  const [rawPath = "", query = ""] = hash.replace(/^#/, "").split("?", 2);
+  const path = rawPath.replace(/\/+$/, "") || "/";
   if (path === "/") return { name: "upload" };
   if (path === "/library") return { name: "library" };
+  if (path === "/signin") return { name: "signin" };
+  if (path === "/signup") return { name: "signup" };
+  if (path === "/account") {
+    const checkout = new URLSearchParams(query).get("checkout");
+    return checkout ? { name: "account", checkout } : { name: "account" };
+  }
   const mixer = /^\/projects\/([^/]+)$/.exec(path);
   if (mixer) return { name: "mixer", projectId: decodeURIComponent(mixer[1]!) };
   return { name: "not_found", path };
@@ -23,6 +34,12 @@ export function href(route: Route): string {
       return "#/";
     case "library":
       return "#/library";
+    case "signin":
+      return "#/signin";
+    case "signup":
+      return "#/signup";
+    case "account":
+      return route.checkout ? `#/account?checkout=${encodeURIComponent(route.checkout)}` : "#/account";
     case "mixer":
       return `#/projects/${encodeURIComponent(route.projectId)}`;
     case "not_found":

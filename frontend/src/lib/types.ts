@@ -11,5 +11,11 @@ export type ExportJob = Schemas["Export"];
 export type ExportRequest = Schemas["ExportRequest"];
 export type ModelInfo = Schemas["ModelInfo"];
 export type PublicConfig = Schemas["PublicConfig"];
+export type Me = Schemas["Me"];
+export type Plan = Schemas["PlanOut"];
+export type PlanTable = Schemas["PlanTable"];
+export type Usage = Schemas["Usage"];
+export type TokenInfo = Schemas["TokenOut"];
+export type TokenCreated = Schemas["TokenCreated"];
 
 export const TERMINAL_STATUSES: readonly ProjectStatus[] = ["ready", "failed", "cancelled", "expired"];

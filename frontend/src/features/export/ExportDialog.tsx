@@ -5,6 +5,9 @@ import { LiveAnnouncement } from "../../components/LiveAnnouncement";
 import { ProgressBar } from "../../components/ProgressBar";
 import { api } from "../../lib/api";
 import { exportFileName } from "../../lib/downloadName";
+import { DownloadLink } from "../../components/DownloadLink";
+import { bitrateLockReason, formatLockReason } from "../../lib/plans";
+import { usePlan } from "../../lib/session";
 import type { ExportJob } from "../../lib/types";
 import { exportBody, type Format } from "./exportBody";
 
@@ -22,8 +25,14 @@ interface Props {
 /** Export the current mix: choose a format, the server renders it, then download. */
 export function ExportDialog({ open, projectId, filename, mix, onClose }: Props) {
   const ref = useRef<HTMLDialogElement>(null);
-  const [format, setFormat] = useState<Format>("mp3");
-  const [bitrate, setBitrate] = useState<number>(320);
+  const plan = usePlan();
+  const [chosenFormat, setFormat] = useState<Format>("mp3");
+  const [chosenBitrate, setBitrate] = useState<number>(320);
+  // What the plan allows (Pro-only choices are shown, locked, with the reason).
+  const format = formatLockReason(plan, chosenFormat) ? "mp3" : chosenFormat;
+  const bitrate = bitrateLockReason(plan, chosenBitrate) ? (BITRATES.filter((b) => !bitrateLockReason(plan, b)).at(-1) ?? chosenBitrate) : chosenBitrate;
+  const formatLocks = (["wav", "flac"] as const).map((f) => formatLockReason(plan, f)).filter((r): r is string => r !== null);
+  const bitrateLock = BITRATES.map((b) => bitrateLockReason(plan, b)).find((r) => r !== null) ?? null;
   const [bitDepth, setBitDepth] = useState<16 | 24>(24);
   const [job, setJob] = useState<ExportJob | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -83,15 +92,24 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
       <p className="muted small">The server renders the mix you hear (gains, mutes, solos, pans, master) from the lossless stems.</p>
       <fieldset disabled={running || busy}>
         <legend>Format</legend>
-        {(["mp3", "wav", "flac"] as const).map((f) => (
-          <label key={f} className="radio">
-            <input type="radio" name="format" value={f} checked={format === f} onChange={() => {
-                setFormat(f);
-                setJob(null);
-              }} />
-            {f.toUpperCase()}
-          </label>
-        ))}
+        {(["mp3", "wav", "flac"] as const).map((f) => {
+          const locked = formatLockReason(plan, f);
+          return (
+            <label key={f} className={locked ? "radio locked" : "radio"}>
+              <input type="radio" name="format" value={f} checked={format === f} disabled={locked !== null} aria-describedby={locked ? "export-format-locked" : undefined} onChange={() => {
+                  setFormat(f);
+                  setJob(null);
+                }} />
+              {f.toUpperCase()}
+              {locked && <span className="plan-badge">Pro</span>}
+            </label>
+          );
+        })}
+        {formatLocks.length > 0 && (
+          <p id="export-format-locked" className="muted small" data-testid="export-format-locked">
+            {formatLocks.join(" ")}
+          </p>
+        )}
         {format === "mp3" && (
           <label className="field">
             Bitrate
@@ -100,12 +118,17 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
                 setJob(null);
               }}>
               {BITRATES.map((b) => (
-                <option key={b} value={b}>
-                  {b} kbps
+                <option key={b} value={b} disabled={bitrateLockReason(plan, b) !== null}>
+                  {b} kbps{bitrateLockReason(plan, b) ? " (Pro)" : ""}
                 </option>
               ))}
             </select>
           </label>
+        )}
+        {format === "mp3" && bitrateLock && (
+          <p className="muted small" data-testid="export-bitrate-locked">
+            {`Bitrates above ${plan!.max_mp3_kbps} kbps are in Pro: the ${plan!.title} plan exports MP3 up to ${plan!.max_mp3_kbps} kbps.`}
+          </p>
         )}
         {format === "wav" && (
           <label className="field">
@@ -138,9 +161,16 @@ export function ExportDialog({ open, projectId, filename, mix, onClose }: Props)
           Close
         </button>
         {downloadUrl ? (
-          <a className="button primary" href={downloadUrl} download={savedAs} data-testid="export-download">
+          <DownloadLink
+            className="button primary"
+            href={downloadUrl}
+            body={job!}
+            refetch={() => api.exportJob(job!.id).then((fresh) => fresh.download_url ?? null)}
+            download={savedAs}
+            data-testid="export-download"
+          >
             Download {job!.format.toUpperCase()}
-          </a>
+          </DownloadLink>
         ) : (
           <button type="button" className="primary" onClick={() => void start()} disabled={running || busy} data-testid="export-start">
             {running ? "Exporting…" : "Export"}

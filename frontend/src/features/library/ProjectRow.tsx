@@ -2,6 +2,7 @@ import { formatTime } from "../../audio/mixmath";
 import { ProgressBar } from "../../components/ProgressBar";
 import { href } from "../../lib/router";
 import { formatDateTime, progressValue, statusText } from "../../lib/status";
+import { timeLeft } from "../../lib/plans";
 import type { Project } from "../../lib/types";
 
 interface Props {
@@ -42,7 +43,9 @@ export function ProjectRow({ project: p, onCancel, onRetry, onDelete }: Props) {
         </div>
         <div>
           <dt>Expires</dt>
-          <dd>{p.expires_at ? formatDateTime(p.expires_at) : "never"}</dd>
+          <dd data-testid="expires">
+            {p.expires_at ? <time dateTime={p.expires_at} title={formatDateTime(p.expires_at)}>{timeLeft(p.expires_at)}</time> : "never"}
+          </dd>
         </div>
       </dl>
       <div className="actions">

@@ -1,6 +1,10 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { LoopRegion, MixerEngine } from "../../audio/engine";
 import { audibleStems, peakDisplayScale, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { DownloadLink } from "../../components/DownloadLink";
+import { api } from "../../lib/api";
+import { LOSSLESS_LOCKED } from "../../lib/plans";
+import { usePlan } from "../../lib/session";
 import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
 import { saveMix } from "./mixStorage";
@@ -17,6 +21,8 @@ interface Props {
 /** The ready mixer: React state is the mix; every change is pushed into the engine. */
 export function Mixer({ project, engine, peaks }: Props) {
   const [mix, setMix] = useState<MixSettings>(() => engine.mix);
+  // Known only with a plan (accounts mode, or the owner's): false locks the ZIP with the reason.
+  const lossless = usePlan()?.lossless_stems;
   const [playing, setPlaying] = useState(engine.isPlaying);
   const [loop, setLoop] = useState(engine.loop);
   const [exportOpen, setExportOpen] = useState(false);
@@ -87,6 +93,7 @@ export function Mixer({ project, engine, peaks }: Props) {
           <StemLane
             key={stem.name}
             stem={stem}
+            project={project}
             track={mix.stems[stem.name]!}
             audible={audible.has(stem.name)}
             engine={engine}
@@ -103,10 +110,21 @@ export function Mixer({ project, engine, peaks }: Props) {
         <button type="button" className="primary" onClick={() => setExportOpen(true)} data-testid="open-export">
           Export mix…
         </button>
-        {project.stems_zip_url && (
-          <a className="button" href={project.stems_zip_url} download>
+        {project.stems_zip_url ? (
+          <DownloadLink className="button" href={project.stems_zip_url} body={project} refetch={() => api.project(project.id).then((p) => p.stems_zip_url)} download>
             Download all stems (ZIP)
-          </a>
+          </DownloadLink>
+        ) : (
+          lossless === false && (
+            <span className="locked-action">
+              <button type="button" className="locked" aria-disabled="true" aria-describedby="zip-locked" data-testid="zip-locked">
+                Download all stems (ZIP) <span className="plan-badge">Pro</span>
+              </button>{" "}
+              <span id="zip-locked" className="muted small">
+                {LOSSLESS_LOCKED}.
+              </span>
+            </span>
+          )
         )}
         <button type="button" onClick={() => setMix((m) => ({ masterGainDb: 0, stems: Object.fromEntries(Object.keys(m.stems).map((n) => [n, { gainDb: 0, mute: false, solo: false, pan: 0 }])) }))}>
           Reset mix

@@ -22,7 +22,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
   }, [projectId]);
   // Not ready yet: follow it live, and open the mixer the moment it is.
   const following = initial && initial.status !== "ready" ? initial.events_url : null;
-  const live = useProjectEvents(following, null);
+  const live = useProjectEvents(following, null, projectId);
   const project = live ?? initial;
   const notice = useNotice(projectId);
   useDocumentTitle(project?.filename ?? "", "Mixer");

@@ -2,7 +2,10 @@ import type { CSSProperties } from "react";
 import type { LoopRegion, MixerEngine } from "../../audio/engine";
 import type { TrackState } from "../../audio/mixmath";
 import { stemLabel } from "../../lib/stemNames";
-import type { StemInfo } from "../../lib/types";
+import { DownloadLink } from "../../components/DownloadLink";
+import { api } from "../../lib/api";
+import { LOSSLESS_LOCKED } from "../../lib/plans";
+import type { Project, StemInfo } from "../../lib/types";
 import { LevelMeter } from "./LevelMeter";
 import { PanSlider } from "./PanSlider";
 import { VolumeFader } from "./VolumeFader";
@@ -10,6 +13,8 @@ import { Waveform } from "./Waveform";
 
 interface Props {
   stem: StemInfo;
+  /** The body the stem's links came in (an old one is asked for again before a download). */
+  project: Project;
   track: TrackState;
   audible: boolean;
   engine: MixerEngine;
@@ -25,7 +30,7 @@ interface Props {
  * One stem: name (in words, from its id) and colour from the API, waveform, fader, mute, solo,
  * pan, meter, download. The id stays the key (`data-stem`); people see and hear the words.
  */
-export function StemLane({ stem, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop }: Props) {
+export function StemLane({ stem, project, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop }: Props) {
   const id = stem.name;
   const name = stemLabel(id);
   return (
@@ -66,9 +71,24 @@ export function StemLane({ stem, track, audible, engine, peaks, peakScale, loop,
           >
             S
           </button>
-          <a className="button icon" href={stem.url} download aria-label={`Download ${name} (FLAC)`} title={`Download ${name} (FLAC)`}>
-            ↓
-          </a>
+          {stem.url ? (
+            <DownloadLink
+              className="button icon"
+              href={stem.url}
+              body={project}
+              refetch={() => api.project(project.id).then((p) => p.stems.find((s) => s.name === id)?.url ?? null)}
+              download
+              aria-label={`Download ${name} (FLAC)`}
+              title={`Download ${name} (FLAC)`}
+            >
+              ↓
+            </DownloadLink>
+          ) : (
+            // The plan has no lossless masters: shown, locked, with the reason.
+            <button type="button" className="icon locked" aria-disabled="true" aria-label={`Download ${name} (FLAC): ${LOSSLESS_LOCKED}`} title={LOSSLESS_LOCKED} data-testid="stem-download-locked">
+              <span aria-hidden="true">🔒</span>
+            </button>
+          )}
         </div>
       </div>
       <Waveform

@@ -50,7 +50,8 @@ export async function loadStemBuffers(
 ): Promise<Record<string, AudioBuffer>> {
   const decoded = await Promise.all(
     stems.map(async (stem) => {
-      const buffer = await fetchAndDecode(ctx, stem[variant], signal);
+      // No lossless master on this plan (url null): the preview is what there is.
+      const buffer = await fetchAndDecode(ctx, stem[variant] ?? stem.preview_url, signal);
       onDecoded?.(stem.name);
       return [stem.name, buffer] as const;
     }),

@@ -1,5 +1,7 @@
 import { useCallback, useId, useState } from "react";
 import { api } from "../../lib/api";
+import { allowsModel, modelLockReason } from "../../lib/plans";
+import { usePlan } from "../../lib/session";
 import type { ModelInfo } from "../../lib/types";
 import { ModelInstall } from "./ModelInstall";
 import { modelFacts } from "./modelText";
@@ -24,6 +26,9 @@ export function ModelSelect({ models, value, onChange }: Props) {
   const list = models.map((m) => (updates[m.name] ? { ...updates[m.name]!, default: m.default } : m));
   const selected = list.find((m) => m.name === value);
   const missing = list.filter((m) => !m.installed);
+  // Models the plan lacks are listed, disabled, with the reason (Pro has them all).
+  const plan = usePlan();
+  const locked = list.filter((m) => !allowsModel(plan, m.name));
 
   const onInstalled = useCallback(
     (name: string) => {
@@ -52,14 +57,20 @@ export function ModelSelect({ models, value, onChange }: Props) {
       <label htmlFor={id}>Separation model</label>
       <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-describedby={`${id}-desc`}>
         {list.map((m) => (
-          <option key={m.name} value={m.name} disabled={!m.installed}>
+          <option key={m.name} value={m.name} disabled={!m.installed || !allowsModel(plan, m.name)}>
             {m.name}
             {m.default ? " (default)" : ""}
             {!m.installed ? " (not installed)" : ""}
+            {!allowsModel(plan, m.name) ? " (Pro)" : ""}
           </option>
         ))}
       </select>
       <div id={`${id}-desc`}>
+        {locked.length > 0 && (
+          <p className="muted small" data-testid="models-locked">
+            {modelLockReason(plan, locked[0]!.name)}
+          </p>
+        )}
         {selected ? (
           <>
             <p className={selected.low_quality ? "warn" : undefined}>{selected.description}</p>

@@ -24,7 +24,7 @@ export interface UploadJob {
  * Once it is over (refused, ready, failed…) it can be dismissed from the list.
  */
 export function UploadItem({ job, onDismiss, onDone }: { job: UploadJob; onDismiss?: () => void; onDone?: () => void }) {
-  const live = useProjectEvents(job.project?.events_url ?? null, job.project);
+  const live = useProjectEvents(job.project?.events_url ?? null, job.project, job.project?.id);
   const project = live ?? job.project;
   const finished = job.error !== null || (project !== null && TERMINAL_STATUSES.includes(project.status));
   useEffect(() => {

@@ -34,6 +34,8 @@ const CONFIG: PublicConfig = {
   max_upload_bytes: 200_000_000,
   max_duration_seconds: 1800,
   accepted_formats: ["MP3", "Opus", "WAV"],
+  auth_mode: "single",
+  signup: false,
   accepted_extensions: [".mp3", ".opus", ".wav"],
 };
 

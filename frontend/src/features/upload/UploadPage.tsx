@@ -3,7 +3,9 @@ import { ErrorNotice } from "../../components/ErrorNotice";
 import { api, uploadProject } from "../../lib/api";
 import { ApiError, formatBytes } from "../../lib/errors";
 import { leaveNotice } from "../../lib/notice";
+import { allowsModel } from "../../lib/plans";
 import { navigate } from "../../lib/router";
+import { useSession } from "../../lib/session";
 import { formatDurationLimit, withServerDefault } from "../../lib/status";
 import { useDocumentTitle } from "../../lib/title";
 import { TERMINAL_STATUSES, type ModelInfo, type PublicConfig } from "../../lib/types";
@@ -14,8 +16,21 @@ import { UploadItem, type UploadJob } from "./UploadItem";
 
 export function UploadPage() {
   const [models, setModels] = useState<ModelInfo[]>([]);
-  const [config, setConfig] = useState<PublicConfig | null>(null);
-  const [model, setModel] = useState("");
+  const [serverConfig, setConfig] = useState<PublicConfig | null>(null);
+  const [chosenModel, setModel] = useState("");
+  const { me, reloadMe } = useSession();
+  const plan = me?.plan ?? null;
+  // The plan's own choice when the server's default is not in it.
+  // The plan's limits where they are lower than the server's (the server checks again).
+  const config: PublicConfig | null =
+    serverConfig && plan
+      ? {
+          ...serverConfig,
+          max_upload_bytes: Math.min(serverConfig.max_upload_bytes, plan.max_upload_mb * 1_000_000),
+          max_duration_seconds: Math.min(serverConfig.max_duration_seconds, plan.max_duration_minutes * 60),
+        }
+      : serverConfig;
+  const model = allowsModel(plan, chosenModel) ? chosenModel : (models.find((m) => m.installed && allowsModel(plan, m.name))?.name ?? chosenModel);
   const [karaoke, setKaraoke] = useState(false);
   const [jobs, setJobs] = useState<UploadJob[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -83,6 +98,7 @@ export function UploadPage() {
       })
         .then((project) => {
           update(job.key, { project, sent: job.file.size });
+          reloadMe(); // today's uploads left
           // The same file with the same options is already in the library: the server kept
           // that one. Nothing else under way: open it; otherwise its item says so, with a link
           // to open it (UploadItem).
@@ -91,7 +107,10 @@ export function UploadPage() {
             navigate({ name: "mixer", projectId: project.id });
           }
         })
-        .catch((error: unknown) => update(job.key, { error }));
+        .catch((error: unknown) => {
+          update(job.key, { error });
+          reloadMe();
+        });
     }
   };
 
@@ -100,6 +119,11 @@ export function UploadPage() {
     ? `${inWords(config.accepted_formats)}. Up to ${formatBytes(config.max_upload_bytes)} and ${formatDurationLimit(config.max_duration_seconds)}.`
     : "";
   const accept = config?.accepted_extensions.join(",");
+  const usage = me?.usage;
+  const left =
+    usage && usage.uploads_left !== null && plan?.uploads_per_day
+      ? `${usage.uploads_left} of ${plan.uploads_per_day} uploads left today on the ${plan.title} plan.`
+      : "";
 
   return (
     <section className="page upload-page" aria-labelledby="upload-title">
@@ -114,6 +138,11 @@ export function UploadPage() {
           <label htmlFor="karaoke">Karaoke: two stems only (vocals and everything else)</label>
         </div>
       </form>
+      {left && (
+        <p className="muted small" data-testid="uploads-left">
+          {left}
+        </p>
+      )}
       <DropZone onFiles={start} hint={hint} accept={accept} disabled={!model} />
       {jobs.length > 0 && (
         <>
