@@ -14,7 +14,7 @@ export interface Session {
 }
 
 // Without a provider (unit tests of one page): single mode, no plan known, nothing locked.
-const SessionContext = createContext<Session>({ config: null, status: "single", me: null, reloadMe: () => {} });
+export const SessionContext = createContext<Session>({ config: null, status: "single", me: null, reloadMe: () => {} });
 
 export function useSession(): Session {
   return useContext(SessionContext);

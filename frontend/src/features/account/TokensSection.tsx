@@ -59,7 +59,7 @@ export function TokensSection() {
     <section aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>API tokens</h2>
       <p className="muted small">For scripts and the command line: send <code>Authorization: Bearer &lt;token&gt;</code>.</p>
-      <form className="row" onSubmit={(e) => void create(e)}>
+      <form className="token-form" onSubmit={(e) => void create(e)}>
         <div className="field">
           <label htmlFor={`${id}-name`}>Token name</label>
           <input id={`${id}-name`} type="text" autoComplete="off" maxLength={100} value={name} onChange={(e) => setName(e.target.value)} placeholder="API token" />
