@@ -438,5 +438,20 @@ def test_metrics_need_the_token_in_accounts_mode(
     assert scraped.headers["content-type"].startswith("text/plain")
 
 
+def test_metrics_forwarded_by_a_local_proxy_need_the_token(
+    accounts: None, set_env: SetEnv, client: TestClient
+) -> None:
+    # Behind a reverse proxy on the same machine every request's peer is loopback: a scraper
+    # here, or anyone on the internet through the proxy. The proxy says which it is.
+    set_env(trusted_proxies="127.0.0.1", metrics_token="scrape-me")
+    local = TestClient(client.app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
+    with local:
+        assert local.get("/metrics").status_code == 200  # the scraper on this machine
+        forwarded = local.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert forwarded.status_code == 403, "a remote client through the proxy got /metrics"
+        token = {"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer scrape-me"}
+        assert local.get("/metrics", headers=token).status_code == 200
+
+
 def test_metrics_stay_open_in_single_mode(client: TestClient) -> None:
     assert client.get("/metrics").status_code == 200

@@ -288,6 +288,34 @@ def test_cancelling_a_queued_project_gives_its_upload_back(
     assert upload_as(client, as_ann, distinct_wav(10), model="classic").status_code == 429
 
 
+def test_retrying_a_cancelled_project_takes_an_upload_again(
+    accounts: None, client: TestClient
+) -> None:
+    # Cancelled before it started, a project gives its upload back; queued again by a retry,
+    # it is a separation like any other and must take one again (else upload, cancel and
+    # retry would separate without end on the Free plan).
+    user = make_user("ann@example.com")
+    as_ann = bearer(user)
+    ids = []
+    for index in range(3):
+        response = upload_as(client, as_ann, distinct_wav(index), model="classic")
+        assert response.status_code == 202
+        ids.append(response.json()["id"])
+    assert client.post(f"/api/projects/{ids[0]}/cancel", headers=as_ann).status_code == 200
+    assert uploads_today(user) == 2
+    retried = client.post(f"/api/projects/{ids[0]}/retry", headers=as_ann)
+    assert retried.status_code == 202, retried.text
+    assert uploads_today(user) == 3
+    assert upload_as(client, as_ann, distinct_wav(7), model="classic").status_code == 429
+
+    # With none left, the retry itself is refused like an upload, and stays cancelled.
+    assert client.post(f"/api/projects/{ids[1]}/cancel", headers=as_ann).status_code == 200
+    assert upload_as(client, as_ann, distinct_wav(8), model="classic").status_code == 202
+    refused(client.post(f"/api/projects/{ids[1]}/retry", headers=as_ann), 429, "uploads_per_day")
+    assert client.get(f"/api/projects/{ids[1]}", headers=as_ann).json()["status"] == "cancelled"
+    assert uploads_today(user) == 3
+
+
 def test_the_daily_limit_holds_under_a_race_of_20_uploads(
     accounts: None, client: TestClient
 ) -> None:

@@ -23,7 +23,6 @@ from api.support import SetEnv
 
 LOOPBACK_URL = "http://127.0.0.1"
 PER_ADDRESS = 2  # sign-ins a minute per address (each costs an Argon2 verification)
-Attempt = Callable[..., Response]
 
 
 @pytest.fixture
