@@ -515,7 +515,13 @@ def cancel_project(
 def retry_project(
     project: ProjectDep, session: SessionDep, settings: SettingsDep, principal: CurrentUser
 ) -> schemas.Project:
-    """Queue a failed or cancelled separation again, with a fresh attempt count."""
+    """Queue a failed or cancelled separation again, with a fresh attempt count.
+
+    A project cancelled before it started gave its upload back: queued again, it takes one
+    of today's uploads again (429 when none is left; it stays cancelled)."""
+    reserved_at = None
+    if project.status == JobStatus.cancelled and project.started_at is None:
+        reserved_at = _reserve_upload(principal, settings)
     retried = session.execute(
         update(Project)
         .where(
@@ -538,6 +544,7 @@ def retry_project(
     session.commit()
     session.refresh(project)
     if rowcount(retried) != 1:
+        _give_back(principal, reserved_at)
         raise ApiError(
             409, "conflict", f"The project is {project.status.value}; only failed or "
             "cancelled projects can be retried."

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from isomix import schemas
 from isomix.api.auth import bearer_token
+from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import SettingsDep
 from isomix.api.errors import ApiError
 from isomix.api.options import default_model
@@ -45,9 +46,12 @@ def _may_scrape(request: Request, settings: Settings) -> bool:
     token = bearer_token(request)
     if token is not None and settings.metrics_token:
         return hmac.compare_digest(token.encode(), settings.metrics_token.encode())
-    peer = request.client.host if request.client else ""
+    # Behind a proxy on this machine every peer is loopback: the client is the one the
+    # trusted proxy names, and any forwarded request is taken as coming from outside.
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return False
     try:
-        return ipaddress.ip_address(peer).is_loopback
+        return ipaddress.ip_address(client_ip_of(request, settings)).is_loopback
     except ValueError:
         return False
 
