@@ -178,8 +178,17 @@ def test_free_gets_previews_but_not_the_lossless_masters(
     preview = client.get(f"/api/projects/{project}/stems/vocals?variant=preview", headers=as_ann)
     assert preview.status_code == 200 and preview.headers["content-type"] == "audio/mpeg"
     client.cookies.clear()
-    assert client.get(body["stems"][0]["preview_url"]).status_code == 200
+    preview_url = body["stems"][0]["preview_url"]
+    assert client.get(preview_url).status_code == 200
     assert client.get(body["peaks_url"]).status_code == 200
+    # A signed preview link never opens the master, whatever is added to it: a second
+    # `variant` is either outside the signature (403) or overridden by the signed one.
+    path, _, query = preview_url.partition("?")
+    assert client.get(f"{preview_url}&variant=master").status_code == 403
+    first = client.get(f"{path}?variant=master&{query}")
+    assert first.status_code in (200, 403)
+    if first.status_code == 200:
+        assert first.headers["content-type"] == "audio/mpeg"
 
 
 def test_pro_is_allowed_everything(
