@@ -39,7 +39,7 @@ export function AccountPage({ checkout }: { checkout?: string }) {
       )}
       {error !== null && <ErrorNotice error={error} />}
       {!me ? <p aria-busy="true">Loading…</p> : <Overview me={me} accounts={accounts} />}
-      {plans && me && <Plans table={plans} me={me} accounts={accounts} />}
+      {plans && me && accounts && <Plans table={plans} me={me} accounts={accounts} />}
       {accounts && <PasswordForm />}
       {accounts && <TokensSection />}
     </section>

@@ -213,3 +213,24 @@ it("the model picker lists models outside the plan, disabled, with the reason", 
   ]);
   expect(container.querySelector('[data-testid="models-locked"]')?.textContent).toContain("Not in the Free plan");
 });
+
+it("API tokens: a new token's secret is shown once with a copy button; tokens can be revoked", async () => {
+  const { TokensSection } = await import("./TokensSection");
+  const row = { id: "t1", name: "laptop", prefix: "imx_ab12", created_at: "2026-01-01T00:00:00Z", last_used_at: null, revoked: false };
+  vi.mocked(api.tokens).mockResolvedValueOnce([]).mockResolvedValue([row]);
+  const create = vi.spyOn(api, "createToken").mockResolvedValue({ ...row, token: "imx_ab12_secret_value" });
+  const revoke = vi.spyOn(api, "revokeToken").mockResolvedValue();
+  await render(<TokensSection />);
+  await settle(() => container.textContent!.includes("No tokens."));
+  await type(byLabel("Token name"), "laptop");
+  await act(async () => container.querySelector<HTMLButtonElement>('button[type="submit"]')!.click());
+  await settle(() => container.querySelector('[data-testid="token-row"]') !== null);
+  expect(create).toHaveBeenCalledWith("laptop");
+  const secret = container.querySelector('[data-testid="token-secret"]')!;
+  expect(secret.textContent).toContain("imx_ab12_secret_value");
+  expect(secret.textContent).toContain("not shown again");
+  expect([...secret.querySelectorAll("button")].map((b) => b.textContent)).toContain("Copy");
+  await act(async () => container.querySelector<HTMLButtonElement>('button[aria-label="Revoke laptop"]')!.click());
+  await settle(() => container.querySelector('[data-testid="token-secret"]') === null);
+  expect(revoke).toHaveBeenCalledWith("t1");
+});
