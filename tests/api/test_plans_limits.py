@@ -448,3 +448,15 @@ def test_get_settings_reads_the_plans_file(set_env: SetEnv, tmp_path: Path) -> N
     path = plans_file(tmp_path, set_env, "[free]\nmax_shifts = 2\n")
     assert get_settings().plans_file == path
     assert plans.plan_named("free", get_settings()).max_shifts == 2
+
+
+def test_deleting_a_project_before_it_started_gives_its_upload_back(
+    accounts: None, client: TestClient
+) -> None:
+    user = make_user("dee@example.com")
+    as_dee = bearer(user)
+    first = upload_as(client, as_dee, distinct_wav(20), model="classic")
+    assert first.status_code == 202
+    assert uploads_today(user) == 1
+    assert client.delete(f"/api/projects/{first.json()['id']}", headers=as_dee).status_code == 204
+    assert uploads_today(user) == 0

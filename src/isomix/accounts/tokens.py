@@ -17,8 +17,7 @@ from isomix.models import ApiToken, RefreshToken, User, as_utc, new_id, utcnow
 API_TOKEN_PREFIX: Final = "isk"
 REFRESH_PREFIX: Final = "isr"
 MAX_TOKEN_NAME: Final = 100
-# A token used again within this window counts as a double-sent request (two tabs
-# refreshing at once), not as theft; older reuse revokes the whole sign-in.
+# An API token's last use is written at most this often (not on every request).
 LAST_USED_WRITE_SECONDS: Final = 60
 
 

@@ -97,8 +97,9 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
-    """Checks the current password, stores the new one and signs out every other session
-    (refresh tokens revoked). Committed."""
+    """Checks the current password, stores the new one and ends every sign-in, this one
+    included (all refresh tokens revoked: the request carries no cookie to tell which is
+    this one). API tokens keep working. Committed."""
     ok, _ = passwords.verify(current, user.password_hash)
     if not ok:
         raise AccountError("The current password is not right.")

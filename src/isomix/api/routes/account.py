@@ -48,7 +48,8 @@ def change_password(
     settings: SettingsDep,
     request: Request,
 ) -> Response:
-    """Change your password; every other sign-in ends (API tokens keep working)."""
+    """Change your password; every sign-in ends, this one too: sign in again with the new
+    password (API tokens keep working)."""
     if not settings.accounts:
         raise ApiError(404, "accounts_off", "This server has no accounts.")
     user = session.merge(principal.user)

@@ -566,6 +566,9 @@ def delete_project(
     """Delete a project, its upload and its exports; its stems go when no project uses them."""
     project_id = project.id
     filename = project.filename
+    # Deleted before it started, like a cancelled one, it gives its upload back.
+    never_started = project.status == JobStatus.queued and project.started_at is None
+    created_at = project.created_at
     session.expunge(project)
     # The row is deleted with a compare-and-set on its stem set: a worker that finishes the
     # job between the load and the delete gives it one, which must be released with it.
@@ -601,6 +604,8 @@ def delete_project(
         session.rollback()
     else:
         raise ApiError(409, "conflict", "The project changed while it was deleted; try again.")
+    if never_started and settings.accounts and principal.plan.uploads_per_day is not None:
+        usage.give_back(session, principal.user_id, created_at)
     # Files after the commit: a crash in between leaves orphan files for the collector, never
     # a row pointing at missing files.
     storage.delete_project_files(project_id)
