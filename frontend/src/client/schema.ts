@@ -276,7 +276,8 @@ export interface paths {
         put?: never;
         /**
          * Change Password
-         * @description Change your password; every other sign-in ends (API tokens keep working).
+         * @description Change your password; every sign-in ends, this one too: sign in again with the new
+         *     password (API tokens keep working).
          */
         post: operations["account-change_password"];
         delete?: never;
@@ -498,6 +499,9 @@ export interface paths {
         /**
          * Retry Project
          * @description Queue a failed or cancelled separation again, with a fresh attempt count.
+         *
+         *     A project cancelled before it started gave its upload back: queued again, it takes one
+         *     of today's uploads again (429 when none is left; it stays cancelled).
          */
         post: operations["projects-retry_project"];
         delete?: never;
