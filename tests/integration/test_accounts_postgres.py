@@ -239,11 +239,6 @@ def test_usage_days_on_postgres(zone: str) -> None:
         assert usage.uploads_today(session, user.id, now=now) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="usage.day_of takes the date of the datetime as given: PostgreSQL gives timestamptz "
-    "back in the session's zone, so the cancel route gives the upload back to another day",
-)
 def test_cancel_gives_the_upload_back_to_its_utc_day_whatever_the_server_zone(
     accounts: Stack,
 ) -> None:

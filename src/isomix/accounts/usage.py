@@ -4,18 +4,19 @@ both take the last one; given back when an upload is refused later or its job ne
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from isomix.db import rowcount
-from isomix.models import UsageDay, utcnow
+from isomix.models import UsageDay, as_utc, utcnow
 
 
 def day_of(moment: datetime) -> str:
-    return moment.date().isoformat()
+    """The UTC day of a moment (PostgreSQL hands back times in the session's time zone)."""
+    return as_utc(moment).astimezone(UTC).date().isoformat()
 
 
 def next_reset(moment: datetime) -> datetime:
