@@ -89,10 +89,23 @@ def installed() -> Iterator[None]:
 def test_install_redacts_uvicorn_and_isomix_lines(
     installed: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO):
-        logging.getLogger("uvicorn.access").handle(access_record())
-        logging.getLogger("uvicorn.error").info("bad request for %s", SIGNED)
-        logging.getLogger("isomix").info("serving %s", SIGNED)
+    # Read every record at its own logger: after `isomix serve` ran in this process (other
+    # tests), uvicorn's config stops its loggers from propagating to the root's caplog.
+    loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error", "isomix")]
+    saved = [(logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    try:
+        loggers[0].handle(access_record())
+        loggers[1].info("bad request for %s", SIGNED)
+        loggers[2].info("serving %s", SIGNED)
+    finally:
+        for logger, (level, propagate) in zip(loggers, saved, strict=True):
+            logger.removeHandler(caplog.handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
     assert len(caplog.records) == 3
     assert "abcdef" not in caplog.text
     assert caplog.text.count("sig=[redacted]") == 3
