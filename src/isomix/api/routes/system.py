@@ -14,7 +14,7 @@ from isomix import schemas
 from isomix.api.auth import bearer_token
 from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import SettingsDep
-from isomix.api.errors import ApiError
+from isomix.api.errors import ApiError, error_responses
 from isomix.api.options import default_model
 from isomix.audio.formats import accepted_extensions, accepted_names
 from isomix.config import Settings
@@ -111,7 +111,10 @@ def readyz(settings: SettingsDep, request: Request) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **error_responses(403),
+    },
 )
 def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus metrics: jobs by state, queue length, separation speed, HTTP latency.
