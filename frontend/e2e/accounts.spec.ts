@@ -113,7 +113,7 @@ test("Free: one upload a day, locked Pro options; the admin upgrades to Pro; sig
   await chooseFile(page, { name: "second.wav", mimeType: "audio/wav", buffer: makeWav(2 + randomInt(1000) / 1000) });
   const refusal = page.locator('[data-testid="upload-item"]').first().getByRole("alert");
   await expect(refusal).toContainText("You have used today's uploads.");
-  await expect(refusal).toContainText("The Free plan allows 1 uploads a day");
+  await expect(refusal).toContainText("The Free plan allows 1 upload a day");
   await expect(refusal).toContainText(/It resets (today|tomorrow) at/);
   await screenshot(page, "accounts-daily-limit");
 

@@ -27,7 +27,8 @@ it("says why a Pro option is locked, and locks nothing without a plan or on an a
   expect(formatLockReason(FREE, "mp3")).toBeNull();
   expect(bitrateLockReason(FREE, 320)).toBe("320 kbps is in Pro: the Free plan exports MP3 up to 192 kbps.");
   expect(bitrateLockReason(FREE, 192)).toBeNull();
-  expect(modelLockReason(FREE, "htdemucs_ft")).toContain("Not in the Free plan (it has htdemucs, classic)");
+  expect(modelLockReason(FREE, "htdemucs_ft")).toContain("Not in the Free plan: the models marked (Pro)");
+  expect(modelLockReason(FREE, "htdemucs_ft")).toContain("The Free plan has htdemucs, classic");
   expect(modelLockReason(FREE, "classic")).toBeNull();
   expect(modelLockReason({ ...FREE, models: ["*"] }, "anything")).toBeNull();
   expect(modelLockReason(null, "anything")).toBeNull();

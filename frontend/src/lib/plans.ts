@@ -12,7 +12,8 @@ export function allowsModel(plan: Plan | null, name: string): boolean {
 /** Why a model can't be picked on this plan, or null when it can. */
 export function modelLockReason(plan: Plan | null, name: string): string | null {
   if (allowsModel(plan, name)) return null;
-  return `Not in the ${plan!.title} plan (it has ${plan!.models.join(", ")}); Pro has every model.`;
+  // Shown once under the picker, whichever model is selected: it names the marked ones.
+  return `Not in the ${plan!.title} plan: the models marked (Pro). The ${plan!.title} plan has ${plan!.models.join(", ")}; Pro has every model.`;
 }
 
 /** Why an export format can't be chosen, or null. */

@@ -141,8 +141,8 @@ def _reserve_upload(principal: Principal, settings: Settings) -> datetime | None
         "uploads_per_day",
         plan,
         plan.uploads_per_day,
-        f"The {plan.title} plan allows {plan.uploads_per_day} uploads a day (UTC); today's "
-        "are used.",
+        f"The {plan.title} plan allows {plan.uploads_per_day} "
+        f"upload{'' if plan.uploads_per_day == 1 else 's'} a day (UTC); today's are used.",
         resets_at=usage.next_reset(now),
     )
 
