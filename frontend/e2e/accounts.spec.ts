@@ -1,6 +1,7 @@
 // Accounts mode against a second server of its own (ISOMIX_AUTH_MODE=accounts): sign-up in the
 // UI, the Free plan's daily limit at the upload, an admin's upgrade (the CLI), sign-out; and
 // the sign-in surviving a reload while the access token stays in the page's memory only.
+// An admin made with the CLI manages users in #/admin.
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -142,4 +143,42 @@ test("Free: one upload a day, locked Pro options; the admin upgrades to Pro; sig
   // And the refresh cookie is gone: a reload stays signed out.
   await page.reload();
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+});
+
+test("an admin (made with the CLI) creates a user and puts them on Pro in #/admin", async ({ page }) => {
+  const admin = newEmail();
+  execFileSync(ISOMIX, ["users", "create", admin, "--admin"], {
+    env: { ...process.env, ISOMIX_DATA_DIR: server.dataDir, ...env },
+    input: `${PASSWORD}\n`,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  await page.goto(`${server.url}/#/admin`);
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  await page.getByLabel("Email").fill(admin);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.locator('button[type="submit"]').click();
+  await expect(page.getByTestId("signed-in-as")).toHaveText(admin);
+  await page.getByRole("link", { name: "Admin" }).click();
+  await expect(page.getByRole("heading", { name: "Admin", level: 1 })).toBeVisible();
+  await expect(page.getByRole("row", { name: new RegExp(admin) })).toBeVisible();
+
+  const other = newEmail();
+  await page.getByLabel("Email", { exact: true }).fill(other);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Create user" }).click();
+  await expect(page.getByText(`Created ${other}.`)).toBeVisible();
+  const row = page.getByRole("row", { name: new RegExp(other) });
+  await expect(row.getByRole("cell").first()).toHaveText("Free");
+
+  await page.getByLabel(`Plan for ${other}`, { exact: true }).selectOption("pro");
+  const answer = page.waitForResponse((r) => r.url().includes("/api/admin/users/") && r.url().endsWith("/plan"));
+  await page.getByRole("button", { name: `Set plan for ${other}` }).click();
+  expect((await answer).status()).toBe(200);
+  await expect(row.getByRole("cell").first()).toHaveText("Pro");
+  await expect(row.getByRole("status")).toHaveText("Plan set.");
+  await screenshot(page, "accounts-admin");
+
+  // The CLI agrees.
+  const listed = execFileSync(ISOMIX, ["users", "list"], { env: { ...process.env, ISOMIX_DATA_DIR: server.dataDir, ...env }, encoding: "utf8" });
+  expect(listed.split("\n").find((line) => line.includes(other))).toMatch(/\bpro\b/);
 });

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ErrorNotice } from "./components/ErrorNotice";
 import { AccountPage } from "./features/account/AccountPage";
+import { AdminPage } from "./features/account/AdminPage";
 import { SignInPage } from "./features/account/SignInPage";
 import { LibraryPage } from "./features/library/LibraryPage";
 import { MixerPage } from "./features/mixer/MixerPage";
@@ -50,6 +51,7 @@ function Shell({ bootError }: { bootError: unknown }) {
   else if (route.name === "library") page = <LibraryPage />;
   else if (route.name === "mixer") page = <MixerPage key={route.projectId} projectId={route.projectId} />;
   else if (route.name === "account") page = <AccountPage checkout={route.checkout} />;
+  else if (route.name === "admin") page = <AdminPage />;
   else if (route.name === "signin" || route.name === "signup") page = <p aria-busy="true">Loading…</p>;
   else page = <NotFoundPage />;
 
@@ -74,6 +76,9 @@ function Shell({ bootError }: { bootError: unknown }) {
               <a href={href({ name: "library" })} aria-current={route.name === "library" ? "page" : undefined}>Library</a>
               {accounts && status === "signed_in" && (
                 <a href={href({ name: "account" })} aria-current={route.name === "account" ? "page" : undefined}>Account</a>
+              )}
+              {accounts && status === "signed_in" && me?.user.is_admin && (
+                <a href={href({ name: "admin" })} aria-current={route.name === "admin" ? "page" : undefined}>Admin</a>
               )}
             </nav>
             {accounts && status === "signed_in" && (

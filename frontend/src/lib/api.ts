@@ -7,7 +7,7 @@ import createClient from "openapi-fetch";
 import type { paths } from "../client/schema";
 import { authFetch, authHeader, authStatus, refreshSession } from "./auth";
 import { ApiError, apiErrorFrom } from "./errors";
-import type { ExportJob, ExportRequest, Me, ModelInfo, Peaks, PlanTable, Project, ProjectList, PublicConfig, TokenCreated, TokenInfo } from "./types";
+import type { AdminUser, AdminUserCreate, ExportJob, ExportRequest, Me, ModelInfo, Peaks, PlanChange, PlanTable, Project, ProjectList, PublicConfig, TokenCreated, TokenInfo } from "./types";
 
 // Every call goes through authFetch: the bearer header in accounts mode, one refresh and retry on a 401.
 export const client = createClient<paths>({ baseUrl: "", fetch: authFetch });
@@ -61,6 +61,12 @@ export const api = {
   revokeToken: async (id: string): Promise<void> => {
     await unwrap(client.DELETE("/api/tokens/{token_id}", { params: { path: { token_id: id } } }));
   },
+  adminUsers: (): Promise<AdminUser[]> => unwrap(client.GET("/api/admin/users")),
+  adminCreateUser: (body: AdminUserCreate): Promise<AdminUser> => unwrap(client.POST("/api/admin/users", { body })),
+  adminSetPlan: (userId: string, body: PlanChange): Promise<AdminUser> =>
+    unwrap(client.POST("/api/admin/users/{user_id}/plan", { params: { path: { user_id: userId } }, body })),
+  adminDisable: (userId: string): Promise<AdminUser> =>
+    unwrap(client.POST("/api/admin/users/{user_id}/disable", { params: { path: { user_id: userId } } })),
   checkout: (interval: "month" | "year"): Promise<{ url: string }> => unwrap(client.POST("/api/billing/checkout", { body: { interval } })),
 };
 

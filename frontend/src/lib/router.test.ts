@@ -6,6 +6,8 @@ it("parses the three pages", () => {
   expect(parseRoute("#/")).toEqual({ name: "upload" });
   expect(parseRoute("#/library/")).toEqual({ name: "library" });
   expect(parseRoute("#/projects/abc-123")).toEqual({ name: "mixer", projectId: "abc-123" });
+  expect(parseRoute("#/admin")).toEqual({ name: "admin" });
+  expect(href({ name: "admin" })).toBe("#/admin");
   expect(parseRoute("#/nope")).toEqual({ name: "not_found", path: "/nope" });
 });
 

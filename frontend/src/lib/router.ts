@@ -1,5 +1,5 @@
 // A tiny hash router: "#/" upload, "#/library", "#/projects/<id>" mixer, "#/signin",
-// "#/signup", "#/account" (with "?checkout=success" after Stripe sends the user back). Hash routes need no
+// "#/signup", "#/admin" (admins only), "#/account" (with "?checkout=success" after Stripe sends the user back). Hash routes need no
 // server-side fallback, so the API can serve dist/ as plain static files.
 import { useEffect, useState } from "react";
 
@@ -10,6 +10,7 @@ export type Route =
   | { name: "signin" }
   | { name: "signup" }
   | { name: "account"; checkout?: string }
+  | { name: "admin" }
   | { name: "not_found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -19,6 +20,7 @@ export function parseRoute(hash: string): Route {
   if (path === "/library") return { name: "library" };
   if (path === "/signin") return { name: "signin" };
   if (path === "/signup") return { name: "signup" };
+  if (path === "/admin") return { name: "admin" };
   if (path === "/account") {
     const checkout = new URLSearchParams(query).get("checkout");
     return checkout ? { name: "account", checkout } : { name: "account" };
@@ -38,6 +40,8 @@ export function href(route: Route): string {
       return "#/signin";
     case "signup":
       return "#/signup";
+    case "admin":
+      return "#/admin";
     case "account":
       return route.checkout ? `#/account?checkout=${encodeURIComponent(route.checkout)}` : "#/account";
     case "mixer":

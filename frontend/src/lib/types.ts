@@ -17,5 +17,8 @@ export type PlanTable = Schemas["PlanTable"];
 export type Usage = Schemas["Usage"];
 export type TokenInfo = Schemas["TokenOut"];
 export type TokenCreated = Schemas["TokenCreated"];
+export type AdminUser = Schemas["UserOut"];
+export type AdminUserCreate = Schemas["AdminUserCreate"];
+export type PlanChange = Schemas["PlanChange"];
 
 export const TERMINAL_STATUSES: readonly ProjectStatus[] = ["ready", "failed", "cancelled", "expired"];
