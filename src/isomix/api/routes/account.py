@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from isomix import audit, billing, plans, schemas
+from isomix import billing, plans, schemas
 from isomix.accounts import passwords, tokens, users
+from isomix.api.auditing import record_action
 from isomix.api.auth import CurrentUser
-from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import SessionDep, SettingsDep
 from isomix.api.errors import ApiError, error_responses, not_found
 from isomix.api.present_accounts import plan_out, token_out, usage_out, user_out
@@ -57,7 +57,7 @@ def change_password(
         users.change_password(session, user, body.current_password, body.new_password)
     except (users.AccountError, passwords.WeakPasswordError) as error:
         raise ApiError(422, "invalid_options", str(error)) from None
-    audit.record("password_changed", user=user, ip=client_ip_of(request, settings))
+    record_action(request, "password_changed", principal)
     return Response(status_code=204)
 
 
@@ -88,10 +88,10 @@ def create_token(
     """A new API token for `Authorization: Bearer`; its secret is in this answer only."""
     user = session.merge(principal.user, load=False)
     row, secret = tokens.create_api_token(session, user, body.name)
-    audit.record(
+    record_action(
+        request,
         "token_created",
-        user=user,
-        ip=client_ip_of(request, settings),
+        principal,
         object_type="token",
         object_id=row.id,
         detail={"name": row.name},
@@ -114,11 +114,10 @@ def revoke_token(
     if row is None or row.user_id != principal.user_id:
         raise not_found("Token")
     tokens.revoke_api_token(session, row)
-    audit.record(
+    record_action(
+        request,
         "token_revoked",
-        user_id=principal.user_id,
-        email=principal.user.email,
-        ip=client_ip_of(request, settings),
+        principal,
         object_type="token",
         object_id=row.id,
         session=session,

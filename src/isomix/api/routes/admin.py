@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from isomix import audit, schemas
+from isomix import schemas
 from isomix.accounts import passwords, tokens, users
+from isomix.api.auditing import record_action
 from isomix.api.auth import AdminUser
-from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import SessionDep, SettingsDep
 from isomix.api.errors import ApiError, error_responses, not_found
 from isomix.api.present_accounts import token_out, user_out
@@ -56,10 +56,10 @@ def create_user(
         raise ApiError(409, "email_taken", str(error)) from None
     except (users.AccountError, passwords.WeakPasswordError) as error:
         raise ApiError(422, "invalid_options", str(error)) from None
-    audit.record(
+    record_action(
+        request,
         "user_created",
-        user=admin.user,
-        ip=client_ip_of(request, settings),
+        admin,
         object_type="user",
         object_id=user.id,
         detail={"email": user.email, "plan": body.plan, "admin": body.admin},
@@ -85,10 +85,10 @@ def set_plan(
     if body.until is not None and body.until <= utcnow():
         raise ApiError(422, "invalid_options", "`until` must be in the future.")
     users.set_plan(session, user, body.plan, until=body.until, source="admin")
-    audit.record(
+    record_action(
+        request,
         "plan_changed",
-        user=admin.user,
-        ip=client_ip_of(request, settings),
+        admin,
         object_type="user",
         object_id=user.id,
         detail={
@@ -119,10 +119,10 @@ def disable_user(
     if user.id == admin.user_id:
         raise ApiError(409, "conflict", "You cannot disable yourself.")
     users.disable(session, user)
-    audit.record(
+    record_action(
+        request,
         "user_disabled",
-        user=admin.user,
-        ip=client_ip_of(request, settings),
+        admin,
         object_type="user",
         object_id=user.id,
         detail={"email": user.email},
@@ -149,10 +149,10 @@ def create_token_for(
     if user.disabled_at is not None:
         raise ApiError(409, "conflict", "The user is disabled; a token would not work.")
     row, secret = tokens.create_api_token(session, user, body.name)
-    audit.record(
+    record_action(
+        request,
         "token_created",
-        user=admin.user,
-        ip=client_ip_of(request, settings),
+        admin,
         object_type="token",
         object_id=row.id,
         detail={"for": user.email, "name": row.name, "by_admin": True},

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from isomix import audit, schemas
+from isomix import schemas
 from isomix.api import urls
+from isomix.api.auditing import record_action
 from isomix.api.auth import CurrentUser, Principal
-from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import (
     ExportDep,
     LinkedExport,
@@ -101,10 +101,10 @@ def create_export(
     )
     session.add(export)
     session.flush()
-    audit.record(
+    record_action(
+        http,
         "export",
-        user=principal.user,
-        ip=client_ip_of(http, settings),
+        principal,
         object_type="export",
         object_id=export.id,
         detail={"project_id": project.id, "format": request.format},

@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from isomix import audit, plans, schemas, stemsets, storage
+from isomix import plans, schemas, stemsets, storage
 from isomix.accounts import usage
 from isomix.api import urls
+from isomix.api.auditing import record_action
 from isomix.api.auth import CurrentUser, Principal
-from isomix.api.client_ip import client_ip_of
 from isomix.api.deps import (
     LinkedProject,
     ProjectDep,
@@ -342,10 +342,10 @@ async def create_project(
         return cast(schemas.Project, answer)
     # Committed: from here on the files belong to the project, whatever happens.
     await run_in_threadpool(
-        lambda: audit.record(
+        lambda: record_action(
+            request,
             "upload",
-            user=principal.user,
-            ip=client_ip_of(request, settings),
+            principal,
             object_type="project",
             object_id=project_id,
             detail={"filename": upload.filename, "bytes": upload.writer.size},
@@ -590,10 +590,10 @@ def delete_project(
         )
         if rowcount(deleted) == 1:
             stemsets.release(session, stem_set_id)
-            audit.record(
+            record_action(
+                request,
                 "delete",
-                user=principal.user,
-                ip=client_ip_of(request, settings),
+                principal,
                 object_type="project",
                 object_id=project_id,
                 detail={"filename": filename},
