@@ -187,7 +187,7 @@ function PasswordForm() {
       await api.changePassword(current, next);
       setCurrent("");
       setNext("");
-      setDone("Password changed. Other sign-ins have ended; API tokens keep working.");
+      setDone("Password changed. Every sign-in has ended, this one too: you will be asked to sign in again with the new password. API tokens keep working.");
     } catch (err) {
       setError(err);
     } finally {
