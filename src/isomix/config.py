@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     # Torch threads per worker process; 0 lets torch decide.
     torch_threads: int = 0
+    # Arithmetic of the model: "auto" is bf16 autocast on CPUs with native bf16 (avx512_bf16
+    # or AMX), fp16 on CUDA, fp32 otherwise; "fp32" matches `python -m demucs` exactly.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Workers separate at this niceness (0-19) so that the API answers while they compute.
+    worker_nice: int = Field(default=10, ge=0, le=19)
+    # Publish each part of every stem as soon as it is final, so the mixer can play while
+    # the rest of the song separates (single-pass jobs: one model, at most one shift).
+    progressive: bool = True
 
     # Web service.
     host: str = "127.0.0.1"
