@@ -20,7 +20,7 @@ from typing import Any, Final
 from celery import Celery, signals
 
 from isomix.config import get_settings
-from isomix.jobs import broker, lease
+from isomix.jobs import broker, lease, priority
 from isomix.jobs.cleanup import reconcile, run_cleanup
 from isomix.jobs.tasks import run_export, run_separation
 
@@ -78,8 +78,8 @@ def get_app() -> Celery:
 
 
 def _init_pool_child(**_: Any) -> None:
-    """In each pool child: no connection inherited from the parent, the default model loaded
-    once, and the reconciler thread started."""
+    """In each pool child: no connection inherited from the parent, a lower CPU priority
+    (ISOMIX_WORKER_NICE), the default model loaded once, and the reconciler thread started."""
     global _worker_id, _reconciler
     _worker_id = None  # forked children must not share the parent's id
     from isomix.db import get_engine as get_database_engine
@@ -88,6 +88,8 @@ def _init_pool_child(**_: Any) -> None:
     # is a safety net: close=False drops inherited connections without closing the parent's.
     get_database_engine().dispose(close=False)
     settings = get_settings()
+    # Separation runs below the priority of an API on the same machine.
+    priority.lower_priority(settings)
     try:
         from isomix.separation import store
         from isomix.separation.engine import get_engine

@@ -38,7 +38,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 
 from isomix.db import rowcount
-from isomix.jobs import broker, lease
+from isomix.jobs import broker, lease, priority
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
@@ -125,13 +125,29 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def run_job(model: JobModel, job_id: str, *, worker_id: str, should_stop: Any = None) -> None:
+def run_job(
+    model: JobModel, job_id: str, *, worker_id: str, should_stop: Any = None
+) -> lease.Claim:
+    """Claim and run one job; what the claim said (nothing ran unless `claimed`)."""
     from isomix.jobs import tasks
 
     if model is Project:
-        tasks.run_separation(job_id, worker_id=worker_id, should_stop=should_stop)
-    else:
-        tasks.run_export(job_id, worker_id=worker_id, should_stop=should_stop)
+        return tasks.run_separation(job_id, worker_id=worker_id, should_stop=should_stop)
+    return tasks.run_export(job_id, worker_id=worker_id, should_stop=should_stop)
+
+
+def run_next_job(*, worker_id: str, should_stop: Any = None) -> bool:
+    """Run the first claimable job whose claim succeeds; False when none could be run.
+
+    A separation whose owner already runs as many as the plan allows (`owner_busy`) stays
+    queued and the next job is tried, so one user's queue never holds up another's, and
+    the loop does not spin on a job it cannot take.
+    """
+    for model, job_id in next_jobs():
+        claim = run_job(model, job_id, worker_id=worker_id, should_stop=should_stop)
+        if claim is lease.Claim.claimed:
+            return True
+    return False
 
 
 def drain(*, limit: int | None = None) -> int:
@@ -429,6 +445,8 @@ def _worker_main(stop_reader: Connection) -> None:
     signalled: list[int] = []
     signal.signal(signal.SIGTERM, lambda received, _frame: signalled.append(received))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Separation runs below the API's priority: requests are answered while it computes.
+    priority.lower_priority()
     parent = multiprocessing.parent_process()
     me = worker_id("embedded")
 
@@ -454,10 +472,7 @@ def _worker_main(stop_reader: Connection) -> None:
             if time.monotonic() >= next_cleanup:
                 next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
                 run_cleanup()
-            jobs = next_jobs(limit=1)
-            if jobs:
-                model, job_id = jobs[0]
-                run_job(model, job_id, worker_id=me, should_stop=should_stop)
+            if run_next_job(worker_id=me, should_stop=should_stop):
                 continue
         except Exception:  # the database may be briefly unavailable; keep the worker alive
             log.exception("embedded worker loop error")
