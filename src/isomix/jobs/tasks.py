@@ -316,9 +316,11 @@ def _commit_separation(
 # ---------------------------------------------------------------- export
 
 
-def run_export(export_id: str, *, worker_id: str, should_stop: StopCheck | None = None) -> None:
-    if lease.claim(Export, export_id, worker_id=worker_id) is not Claim.claimed:
-        return
+def run_export(export_id: str, *, worker_id: str, should_stop: StopCheck | None = None) -> Claim:
+    """Claim and run; what the claim said."""
+    claimed = lease.claim(Export, export_id, worker_id=worker_id)
+    if claimed is not Claim.claimed:
+        return claimed
     log.info("exporting %s (worker %s)", export_id, worker_id)
     _run_claimed(
         Export,
@@ -327,6 +329,7 @@ def run_export(export_id: str, *, worker_id: str, should_stop: StopCheck | None 
         should_stop=should_stop,
         work=lambda keeper: _export(export_id, worker_id, keeper),
     )
+    return claimed
 
 
 @dataclass(frozen=True)
