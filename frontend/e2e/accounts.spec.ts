@@ -31,6 +31,12 @@ test.beforeAll(async () => {
   server = await startServer("accounts", env);
 });
 
+// eslint-disable-next-line no-empty-pattern -- Playwright reads a hook's fixtures from this pattern; it needs none
+test.afterEach(async ({}, testInfo) => {
+  // CI shows only the test output: a failure prints what the server said.
+  if (testInfo.status !== testInfo.expectedStatus) console.log(`--- accounts server log (last lines) ---\n${server?.logTail()}`);
+});
+
 test.afterAll(async () => {
   await server?.stop();
   if (plansDir) rmSync(plansDir, { recursive: true, force: true });

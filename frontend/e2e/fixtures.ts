@@ -40,7 +40,13 @@ export async function chooseFile(page: Page, file: UploadFile): Promise<void> {
 /** Waits (through the UI) until the newest upload is ready; returns its project id. */
 export async function waitUploadReady(page: Page, timeoutMs = 150_000): Promise<string> {
   const item = page.locator('[data-testid="upload-item"]').first();
-  await expect(item.locator('[data-testid="project-status"]')).toHaveAttribute("data-status", "ready", { timeout: timeoutMs });
+  try {
+    await expect(item.locator('[data-testid="project-status"]')).toHaveAttribute("data-status", "ready", { timeout: timeoutMs });
+  } catch (error) {
+    // CI shows only the test's output: say what the item showed instead of a bare timeout.
+    const shown = await item.innerText({ timeout: 1_000 }).catch(() => "(no upload item)");
+    throw new Error(`the upload did not get ready; its item shows: ${JSON.stringify(shown)}`, { cause: error });
+  }
   const link = item.getByRole("link", { name: "Open in the mixer" });
   const href = await link.getAttribute("href");
   return decodeURIComponent(href!.split("/projects/")[1]!);

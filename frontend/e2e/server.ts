@@ -1,6 +1,6 @@
 // Starts a real `python -m isomix serve` on a free port with its own data directory.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -17,6 +17,8 @@ export const UI_DIR = join(FRONTEND_DIR, "dist-e2e");
 export interface RunningServer {
   url: string;
   dataDir: string;
+  /** The last `lines` lines of the server's log (stdout and stderr), for a failing test's output. */
+  logTail: (lines?: number) => string;
   stop: () => Promise<void>;
 }
 
@@ -96,5 +98,12 @@ export async function startServer(name: string, env: Record<string, string> = {}
     await stop();
     throw new Error(`${(error as Error).message}; see ${logPath}`, { cause: error });
   }
-  return { url, dataDir, stop };
+  const logTail = (lines = 60) => {
+    try {
+      return readFileSync(logPath, "utf8").split("\n").slice(-lines).join("\n");
+    } catch {
+      return `(no log at ${logPath})`;
+    }
+  };
+  return { url, dataDir, stop, logTail };
 }
