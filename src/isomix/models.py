@@ -220,6 +220,9 @@ class Project(JobMixin, Base):
     eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     # What a running separation is doing; None when not processing.
     stage: Mapped[ProjectStage | None] = mapped_column(String(16), default=None)
+    # Progressive separation: seconds from the start that are final in every stem and on
+    # disk (storage.partial_dir); None before the first part and when not processing.
+    ready_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     stem_set_id: Mapped[str | None] = mapped_column(
         ForeignKey("stem_sets.id", ondelete="SET NULL"), default=None
     )

@@ -68,6 +68,13 @@ class Project(BaseModel):
     shifts: int
     duration_seconds: float | None
     error: str | None
+    ready_seconds: float | None = Field(
+        description="Progressive separation: while processing, how many seconds from the "
+        "start are final in every stem; `stems` then lists every stem with `url` null and a "
+        "`preview_url` that serves that part as 16-bit WAV (Range requests fetch only what "
+        "is new). The duration once ready; null otherwise (also for jobs that cannot be "
+        "progressive: bags of models, shifts above 1, the classic engine)."
+    )
     stems: list[StemOut]
     # Links to follow, never to build: they may carry signatures later.
     events_url: str

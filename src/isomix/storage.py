@@ -1,6 +1,8 @@
 """Every file IsoMix keeps under the data directory: where it lives, how it is written, how it goes.
 
     projects/<project id>/original.<ext>     the upload (original.upload while it streams in)
+                          partial/<worker>/  a running separation's final parts so far:
+                                             <stem>.pcm and parts.json (jobs/progressive.py)
     stems/<stem set id>/<stem>.flac          24-bit FLAC, the lossless master
                         <stem>.mp3           the MP3 preview the browser mixer plays
                         peaks.json           the body of GET /api/projects/{id}/peaks
@@ -40,6 +42,7 @@ MODELS: Final = "models"
 TMP_PREFIX: Final = ".tmp-"
 TRASH_PREFIX: Final = ".trash-"
 UPLOAD_TEMP_NAME: Final = "original.upload"
+PARTIAL: Final = "partial"
 PEAKS_FILE: Final = "peaks.json"
 # What each variant of a stem is stored as: the extension is part of the layout.
 StemVariant = Literal["master", "preview"]
@@ -106,6 +109,22 @@ def create_layout() -> None:
 
 def project_dir(project_id: str) -> str:
     return f"{PROJECTS}/{project_id}"
+
+
+def partial_root(project_id: str) -> str:
+    """Where running separations of a project publish their parts (progressive output)."""
+    return f"{project_dir(project_id)}/{PARTIAL}"
+
+
+def partial_dir(project_id: str, worker_id: str) -> str:
+    """The parts published by the worker holding the job's lease: one folder per lease
+    owner, so a worker that lost the lease never writes into, or removes, the new owner's."""
+    return f"{partial_root(project_id)}/{partial_name(worker_id)}"
+
+
+def partial_name(worker_id: str) -> str:
+    """The name of a worker's folder under `partial_root` (a worker id is not a file name)."""
+    return hashlib.sha256(worker_id.encode()).hexdigest()[:16]
 
 
 def stem_set_dir(stem_set_id: str) -> str:

@@ -1004,6 +1004,11 @@ export interface components {
             progress: number;
             /** Queue Position */
             queue_position: number | null;
+            /**
+             * Ready Seconds
+             * @description Progressive separation: while processing, how many seconds from the start are final in every stem; `stems` then lists every stem with `url` null and a `preview_url` that serves that part as 16-bit WAV (Range requests fetch only what is new). The duration once ready; null otherwise (also for jobs that cannot be progressive: bags of models, shifts above 1, the classic engine).
+             */
+            ready_seconds: number | null;
             /** Shifts */
             shifts: number;
             /** Stage */

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from isomix import schemas
 from isomix.api import urls
 from isomix.config import Settings
+from isomix.jobs.progressive import read_parts
 from isomix.models import Export, JobStatus, Project, StemSet, as_utc
 from isomix.speed import expected_rtf
 
@@ -117,6 +118,19 @@ def project_out(
             )
             for name in stem_names(project.stem_set)
         ]
+    ready_seconds = _ready_seconds(project)
+    if project.status == JobStatus.processing and ready_seconds and project.lease_owner:
+        # Progressive separation: every stem's final part so far, as WAV at the preview link.
+        parts = read_parts(project.id, project.lease_owner)
+        stems = [
+            schemas.StemOut(
+                name=name,
+                color=stem_color(name),
+                url=None,
+                preview_url=urls.stem(project.id, name, settings, preview=True),
+            )
+            for name in (parts.names if parts is not None else ())
+        ]
     if project.status == JobStatus.queued:
         eta = queue.etas.get(project.id)
     elif project.status == JobStatus.processing:
@@ -136,6 +150,7 @@ def project_out(
         shifts=project.shifts,
         duration_seconds=project.duration_seconds,
         error=project.error,
+        ready_seconds=ready_seconds,
         stems=stems,
         events_url=urls.project_events(project.id, settings),
         peaks_url=urls.peaks(project.id, settings) if ready else None,
@@ -144,6 +159,16 @@ def project_out(
         updated_at=as_utc(project.updated_at),
         expires_at=expires_at,
     )
+
+
+def _ready_seconds(project: Project) -> float | None:
+    """Final seconds from the start in every stem: the row's while processing, all once
+    ready."""
+    if project.status == JobStatus.processing:
+        return project.ready_seconds
+    if project.status == JobStatus.ready and project.stem_set is not None:
+        return project.duration_seconds
+    return None
 
 
 def export_out(export: Export, settings: Settings) -> schemas.Export:

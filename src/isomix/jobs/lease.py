@@ -46,7 +46,7 @@ ETA_TICK_SECONDS: Final = 1.0
 
 def idle_values(model: JobModel) -> dict[str, Any]:
     """Columns that describe a running job only: cleared whenever a job starts or ends."""
-    return {"stage": None, "eta_seconds": None} if model is Project else {}
+    return {"stage": None, "eta_seconds": None, "ready_seconds": None} if model is Project else {}
 
 
 class Claim(Enum):

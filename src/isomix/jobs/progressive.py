@@ -1,0 +1,169 @@
+"""Progressive output of a running separation: the final part of every stem so far.
+
+The worker appends each newly final part of every stem (after two_stems folding) as 16-bit
+PCM, converted as the MP3 previews are, to `<stem>.pcm` in `storage.partial_dir(project,
+worker)`, flushes the files, and only then writes `ready_seconds` on the row with an owned
+UPDATE, so the row never announces what is not on disk and only the lease holder announces.
+The API serves those files as WAV (api/partial_audio.py) up to what the row announces. The
+folder goes when the job ends, however it ends; the collector removes those of dead jobs.
+
+Torch-free: the API reads the layout with `read_parts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import numpy as np
+from sqlalchemy.exc import OperationalError
+
+from isomix import storage
+from isomix.audio.writers import clipped_slices, to_int
+from isomix.jobs import lease
+from isomix.jobs.lease import JobAborted, LeaseKeeper
+from isomix.separation.base import AudioArray
+
+log = logging.getLogger(__name__)
+
+MANIFEST: Final = "parts.json"
+CHANNELS: Final = 2
+SAMPLE_BYTES: Final = 2  # 16-bit little-endian, interleaved
+FRAME_BYTES: Final = CHANNELS * SAMPLE_BYTES
+# Parts arrive once per model segment (seconds apart); faster ones are announced together.
+PUBLISH_INTERVAL_SECONDS: Final = 1.0
+
+
+def pcm_file_name(stem: str) -> str:
+    return f"{stem}.pcm"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The published layout of a running job's parts (not how much of them is final: the
+    row's `ready_seconds` says that)."""
+
+    directory: Path
+    names: tuple[str, ...]
+    sample_rate: int
+
+    def pcm_path(self, stem: str) -> Path:
+        return self.directory / pcm_file_name(stem)
+
+
+def read_parts(project_id: str, worker_id: str) -> Parts | None:
+    """The parts folder of the job `worker_id` runs, or None when there is none (yet)."""
+    directory = storage.resolve(storage.partial_dir(project_id, worker_id))
+    try:
+        manifest = storage.read_json(directory / MANIFEST)
+        names = tuple(str(name) for name in manifest["names"])
+        sample_rate = int(manifest["sample_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Parts(directory=directory, names=names, sample_rate=sample_rate)
+
+
+def remove_parts(project_id: str, worker_id: str) -> None:
+    """Remove this worker's parts of the project (the job ended, or starts again)."""
+    storage.remove_tree(storage.resolve(storage.partial_dir(project_id, worker_id)))
+
+
+class PartWriter:
+    """Appends the final parts of a job's stems and announces them on its row.
+
+    `add` is called in order from the start of the song (the engine's `on_part`); the files
+    are opened once, so a worker whose folder was removed (it lost the lease) writes only
+    into the removed folder.
+    """
+
+    def __init__(
+        self,
+        keeper: LeaseKeeper,
+        sample_rate: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.keeper = keeper
+        self.sample_rate = sample_rate
+        self.frames = 0  # written to every file
+        self.published = 0  # announced on the row
+        self._clock = clock
+        self._last_publish = -float("inf")
+        self._files: dict[str, BinaryIO] = {}
+        self.directory = storage.resolve(storage.partial_dir(keeper.job_id, keeper.worker_id))
+
+    def add(self, start: int, stems: Mapping[str, AudioArray]) -> None:
+        """Samples `start` .. `start + n` of every stem (float32 (2, n)), final."""
+        if start != self.frames:
+            raise ValueError(f"part at {start} does not follow {self.frames}")
+        lengths = {audio.shape[-1] for audio in stems.values()}
+        if len(lengths) != 1:
+            raise ValueError("the stems of a part differ in length")
+        if not self._files:
+            self._open(tuple(stems))
+        elif set(stems) != set(self._files):
+            raise ValueError("a part names other stems than the first one")
+        for name, audio in stems.items():
+            self._files[name].write(_pcm16(audio))
+        for file in self._files.values():
+            file.flush()  # in the page cache, where the API's reads see it
+        self.frames += lengths.pop()
+        now = self._clock()
+        if now - self._last_publish >= PUBLISH_INTERVAL_SECONDS:
+            self._last_publish = now
+            self.publish()
+
+    def publish(self) -> None:
+        """Announce every frame written so far as `ready_seconds` on the row."""
+        self.keeper.check()
+        if self.frames <= self.published:
+            return
+        seconds = self.frames / self.sample_rate
+        try:
+            ours = lease.renew(
+                self.keeper.model,
+                self.keeper.job_id,
+                worker_id=self.keeper.worker_id,
+                ready_seconds=seconds,
+            )
+        except OperationalError:
+            # A busy database: the next part announces this one too.
+            log.warning("ready_seconds of %s not written; next part", self.keeper.job_id)
+            return
+        if not ours:
+            raise JobAborted("lost")
+        self.published = self.frames
+
+    def close(self) -> None:
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+
+    def remove(self) -> None:
+        self.close()
+        storage.remove_tree(self.directory)
+
+    def _open(self, names: tuple[str, ...]) -> None:
+        # Whatever an earlier attempt of this worker left goes first.
+        storage.remove_tree(self.directory)
+        self.directory.mkdir(parents=True)
+        storage.write_json(
+            self.directory / MANIFEST,
+            {"names": list(names), "sample_rate": self.sample_rate, "channels": CHANNELS},
+        )
+        for name in names:
+            self._files[name] = (self.directory / pcm_file_name(name)).open("xb")
+
+
+def _pcm16(audio: AudioArray) -> bytes:
+    """Interleaved 16-bit little-endian PCM, clipped and converted as the MP3 previews are
+    (outputs.write_stem_set: clip "none", then demucs' 16-bit conversion)."""
+    if audio.ndim != 2 or audio.shape[0] != CHANNELS:
+        raise ValueError(f"parts are stereo (2, n), got {audio.shape}")
+    pieces = [to_int(piece, 16) for piece in clipped_slices(audio, "none")]
+    pcm = np.concatenate(pieces, axis=1) if pieces else np.zeros((CHANNELS, 0), np.int16)
+    return np.ascontiguousarray(pcm.T, dtype="<i2").tobytes()
