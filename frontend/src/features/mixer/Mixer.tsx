@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { LoopRegion, MixerEngine } from "../../audio/engine";
+import type { LoopRegion } from "../../audio/engine";
 import { audibleStems, peakDisplayScale, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { StreamingEngine, type MixerPlayer } from "../../audio/streaming";
 import { DownloadLink } from "../../components/DownloadLink";
 import { api } from "../../lib/api";
 import { LOSSLESS_LOCKED } from "../../lib/plans";
@@ -8,17 +9,22 @@ import { usePlan } from "../../lib/session";
 import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
 import { saveMix } from "./mixStorage";
+import { SeparatingStatus } from "./SeparatingStatus";
 import { StemLane } from "./StemLane";
 import { Transport } from "./Transport";
 import { useMixerKeys } from "./useMixerKeys";
 
 interface Props {
   project: Project;
-  engine: MixerEngine;
+  /** The whole stems, or (while the song separates) its parts so far; it may change once. */
+  engine: MixerPlayer;
   peaks: Record<string, ArrayLike<number>> | null;
 }
 
-/** The ready mixer: React state is the mix; every change is pushed into the engine. */
+/**
+ * The mixer: React state is the mix; every change is pushed into the engine. While the song
+ * still separates the engine plays what is ready; the full engine takes over when it is done.
+ */
 export function Mixer({ project, engine, peaks }: Props) {
   const [mix, setMix] = useState<MixSettings>(() => engine.mix);
   // Known only with a plan (accounts mode, or the owner's): false locks the ZIP with the reason.
@@ -28,6 +34,16 @@ export function Mixer({ project, engine, peaks }: Props) {
   const [exportOpen, setExportOpen] = useState(false);
   const [complete, setComplete] = useState(engine.isComplete);
   const [waiting, setWaiting] = useState(false);
+  const streaming = engine instanceof StreamingEngine ? engine : null;
+  // The streaming engine hands over to the full one: take its state (the mix stays ours).
+  const [shown, setShown] = useState(engine);
+  if (shown !== engine) {
+    setShown(engine);
+    setPlaying(engine.isPlaying);
+    setLoop(engine.loop);
+    setComplete(engine.isComplete);
+    setWaiting(false);
+  }
 
   useEffect(() => {
     engine.setMix(mix);
@@ -72,7 +88,7 @@ export function Mixer({ project, engine, peaks }: Props) {
   const audible = audibleStems(mix.stems);
   const peakScale = useMemo(() => (peaks ? peakDisplayScale(peaks) : 1), [peaks]);
   return (
-    <div className="mixer" data-testid="mixer" data-ready="true">
+    <div className="mixer" data-testid="mixer" data-ready="true" data-mode={streaming ? "progressive" : "full"}>
       <Transport
         engine={engine}
         playing={playing}
@@ -83,7 +99,8 @@ export function Mixer({ project, engine, peaks }: Props) {
         onLoopEnabled={(enabled) => engine.setLoopEnabled(enabled)}
         onLoopRegion={selectLoop}
       />
-      {!complete && (
+      {streaming && <SeparatingStatus engine={streaming} project={project} />}
+      {!complete && !streaming && (
         <p className="muted small" role="status" data-testid="mixer-buffering">
           {waiting ? "Waiting for the rest of the song to load…" : "Loading the rest of the song; you can play the beginning now."}
         </p>
@@ -107,15 +124,26 @@ export function Mixer({ project, engine, peaks }: Props) {
         ))}
       </div>
       <div className="mixer-actions">
-        <button type="button" className="primary" onClick={() => setExportOpen(true)} data-testid="open-export">
-          Export mix…
-        </button>
+        {streaming ? (
+          <span className="locked-action">
+            <button type="button" className="primary" aria-disabled="true" aria-describedby="export-later" data-testid="open-export">
+              Export mix…
+            </button>{" "}
+            <span id="export-later" className="muted small">
+              Exports and downloads come when the separation is done.
+            </span>
+          </span>
+        ) : (
+          <button type="button" className="primary" onClick={() => setExportOpen(true)} data-testid="open-export">
+            Export mix…
+          </button>
+        )}
         {project.stems_zip_url ? (
           <DownloadLink className="button" href={project.stems_zip_url} body={project} refetch={() => api.project(project.id).then((p) => p.stems_zip_url)} download>
             Download all stems (ZIP)
           </DownloadLink>
         ) : (
-          lossless === false && (
+          lossless === false && !streaming && (
             <span className="locked-action">
               <button type="button" className="locked" aria-disabled="true" aria-describedby="zip-locked" data-testid="zip-locked">
                 Download all stems (ZIP) <span className="plan-badge">Pro</span>

@@ -25,6 +25,7 @@ const KARAOKE: Project = {
   two_stems: "vocals",
   shifts: 1,
   duration_seconds: 3,
+  ready_seconds: null,
   error: null,
   stems: [
     { name: "vocals", color: "#e4572e", url: "/s/v.flac", preview_url: "/s/v.mp3" },

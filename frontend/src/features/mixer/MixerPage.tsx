@@ -12,6 +12,7 @@ import { useProjectEvents } from "../../lib/useProjectEvents";
 import { Mixer } from "./Mixer";
 import { loadMix } from "./mixStorage";
 import { useMixerEngine } from "./useMixerEngine";
+import { useStreamingMixer } from "./useStreamingMixer";
 
 export function MixerPage({ projectId }: { projectId: string }) {
   const [initial, setInitial] = useState<Project | null>(null);
@@ -25,6 +26,12 @@ export function MixerPage({ projectId }: { projectId: string }) {
   const live = useProjectEvents(following, null, projectId);
   const project = live ?? initial;
   const notice = useNotice(projectId);
+  // Once part of every stem is final, the mixer plays it while the rest separates; that mixer
+  // stays (and takes the whole stems) when the project is ready.
+  const [streamedId, setStreamedId] = useState<string | null>(null);
+  const streamed = streamedId === projectId;
+  if (!streamed && project?.id === projectId && isSeparatingPlayable(project)) setStreamedId(projectId);
+  const streaming = streamed && (project?.status === "processing" || project?.status === "ready");
   useDocumentTitle(project?.filename ?? "", "Mixer");
 
   return (
@@ -33,7 +40,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
       {notice && <MixerNotice text={notice} />}
       {error !== null && <ErrorNotice error={error} />}
       {!project && error === null && <p aria-busy="true">Loading…</p>}
-      {project && project.status !== "ready" && (
+      {project && project.status !== "ready" && !streaming && (
         <div className="card">
           {(project.status === "queued" || project.status === "processing") && (
             <ProgressBar value={progressValue(project)} label="Separation progress" valueText={statusText(project)} />
@@ -43,7 +50,8 @@ export function MixerPage({ projectId }: { projectId: string }) {
           <a href={href({ name: "library" })}>Back to the library</a>
         </div>
       )}
-      {project?.status === "ready" && <ReadyMixer project={project} />}
+      {project && streaming && <StreamingMixer project={project} />}
+      {project?.status === "ready" && !streaming && <ReadyMixer project={project} />}
     </section>
   );
 }
@@ -68,13 +76,23 @@ function MixerNotice({ text }: { text: string }) {
 /** How long the notice's empty region is in the page before its text arrives. */
 const NOTICE_DELAY_MS = 100;
 
-function ReadyMixer({ project }: { project: Project }) {
+/** A processing project with part of every stem final (progressive separation). */
+function isSeparatingPlayable(project: Project): boolean {
+  return project.status === "processing" && (project.ready_seconds ?? 0) > 0 && project.stems.length > 0;
+}
+
+/** The waveform peaks, once the project has them (only pictures: without them, no waveform). */
+function usePeaks(peaksUrl: string | null): Peaks | null {
   const [peaks, setPeaks] = useState<Peaks | null>(null);
   useEffect(() => {
-    // Peaks are only pictures: without them the lanes just show no waveform.
-    if (!project.peaks_url) return;
-    api.peaks(project.peaks_url).then(setPeaks, () => setPeaks(null));
-  }, [project.peaks_url]);
+    if (!peaksUrl) return;
+    api.peaks(peaksUrl).then(setPeaks, () => setPeaks(null));
+  }, [peaksUrl]);
+  return peaks;
+}
+
+function ReadyMixer({ project }: { project: Project }) {
+  const peaks = usePeaks(project.peaks_url);
   const load = useMixerEngine(project, () => loadMix(project.id, project.stems.map((s) => s.name)));
 
   if (load.error !== null) return <ErrorNotice error={load.error} />;
@@ -91,6 +109,27 @@ function ReadyMixer({ project }: { project: Project }) {
   return (
     <>
       <LiveAnnouncement text="Mixer ready. Press Space to play." />
+      <Mixer project={project} engine={load.engine} peaks={peaks?.stems ?? null} />
+    </>
+  );
+}
+
+/** The mixer of a song that is still separating: it plays what is ready, and all of it once ready. */
+function StreamingMixer({ project }: { project: Project }) {
+  const peaks = usePeaks(project.peaks_url);
+  const load = useStreamingMixer(project, () => loadMix(project.id, project.stems.map((s) => s.name)));
+  if (load.fallback) return project.status === "ready" ? <ReadyMixer project={project} /> : null;
+  if (load.error !== null) return <ErrorNotice error={load.error} />;
+  if (!load.engine) {
+    return (
+      <div className="card" aria-busy="true">
+        <p>Loading the first part of the stems…</p>
+      </div>
+    );
+  }
+  return (
+    <>
+      <LiveAnnouncement text="Mixer ready while the song separates. Press Space to play what is ready." />
       <Mixer project={project} engine={load.engine} peaks={peaks?.stems ?? null} />
     </>
   );

@@ -1,5 +1,6 @@
 import type { CSSProperties } from "react";
-import type { LoopRegion, MixerEngine } from "../../audio/engine";
+import type { LoopRegion } from "../../audio/engine";
+import { StreamingEngine, type MixerPlayer } from "../../audio/streaming";
 import type { TrackState } from "../../audio/mixmath";
 import { stemLabel } from "../../lib/stemNames";
 import { DownloadLink } from "../../components/DownloadLink";
@@ -17,7 +18,7 @@ interface Props {
   project: Project;
   track: TrackState;
   audible: boolean;
-  engine: MixerEngine;
+  engine: MixerPlayer;
   peaks: ArrayLike<number> | null;
   peakScale: number;
   loop: LoopRegion | null;
@@ -71,7 +72,7 @@ export function StemLane({ stem, project, track, audible, engine, peaks, peakSca
           >
             S
           </button>
-          {stem.url ? (
+          {project.status !== "ready" ? null : stem.url ? (
             <DownloadLink
               className="button icon"
               href={stem.url}
@@ -101,6 +102,7 @@ export function StemLane({ stem, project, track, audible, engine, peaks, peakSca
         loopEnabled={loopEnabled}
         onSeek={(t) => engine.seek(t)}
         onSelectLoop={onSelectLoop}
+        ready={engine instanceof StreamingEngine ? () => engine.available : null}
       />
       <div className="lane-controls">
         <VolumeFader label={`${name} volume`} caption="Vol" db={track.gainDb} onChange={(gainDb) => onChange({ gainDb })} />

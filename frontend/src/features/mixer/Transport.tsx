@@ -1,12 +1,13 @@
 import { useRef } from "react";
-import type { LoopRegion, MixerEngine } from "../../audio/engine";
+import type { LoopRegion } from "../../audio/engine";
+import { StreamingEngine, type MixerPlayer } from "../../audio/streaming";
 import { formatTime } from "../../audio/mixmath";
 import { useAnimationFrame } from "../../lib/useAnimationFrame";
 import { LevelMeter } from "./LevelMeter";
 import { VolumeFader } from "./VolumeFader";
 
 interface Props {
-  engine: MixerEngine;
+  engine: MixerPlayer;
   playing: boolean;
   loop: LoopRegion | null;
   loopEnabled: boolean;
@@ -23,17 +24,21 @@ export function Transport({ engine, playing, loop, loopEnabled, masterGainDb, on
   const duration = engine.duration;
   const total = formatTime(duration);
   const lastText = useRef("");
+  // While the song separates: loops wait for the whole song, and the position says what is ready.
+  const streaming = engine instanceof StreamingEngine ? engine : null;
+  const loopsOff = streaming ? "Loops are available once the separation is done" : null;
 
   // Update time text and slider imperatively, so the mixer does not re-render every frame.
   useAnimationFrame(() => {
     const now = engine.currentTime;
     const text = formatTime(now);
-    if (text === lastText.current) return;
-    lastText.current = text;
+    const readyText = streaming ? `, ${formatTime(streaming.available)} ready` : "";
+    if (text + readyText === lastText.current) return;
+    lastText.current = text + readyText;
     if (time.current) time.current.textContent = text;
     if (seek.current && document.activeElement !== seek.current) {
       seek.current.value = String(Math.round(now * 10));
-      seek.current.setAttribute("aria-valuetext", `${text} of ${total}`);
+      seek.current.setAttribute("aria-valuetext", `${text} of ${total}${readyText}`);
     }
   });
 
@@ -81,16 +86,16 @@ export function Transport({ engine, playing, loop, loopEnabled, masterGainDb, on
           type="button"
           className="toggle"
           aria-pressed={loopEnabled}
-          disabled={!loop}
+          disabled={!loop || loopsOff !== null}
           onClick={() => onLoopEnabled(!loopEnabled)}
-          title={loop ? `Loop ${formatTime(loop.start)}–${formatTime(loop.end)}` : "Drag across a waveform to choose a loop"}
+          title={loopsOff ?? (loop ? `Loop ${formatTime(loop.start)}–${formatTime(loop.end)}` : "Drag across a waveform to choose a loop")}
         >
           Loop{loop ? ` ${formatTime(loop.start)}–${formatTime(loop.end)}` : ""}
         </button>
-        <button type="button" onClick={setIn} title="Set the loop start at the current position">
+        <button type="button" onClick={setIn} disabled={loopsOff !== null} title={loopsOff ?? "Set the loop start at the current position"}>
           Loop in
         </button>
-        <button type="button" onClick={setOut} title="Set the loop end at the current position">
+        <button type="button" onClick={setOut} disabled={loopsOff !== null} title={loopsOff ?? "Set the loop end at the current position"}>
           Loop out
         </button>
         {loop && (

@@ -14,9 +14,23 @@ interface Props {
   loopEnabled: boolean;
   onSeek: (seconds: number) => void;
   onSelectLoop: (region: LoopRegion) => void;
+  /** While the song is separating: seconds from the start that can play (shown lit). */
+  ready?: (() => number) | null;
 }
 
 const DRAG_THRESHOLD_PX = 4;
+
+/** The part of a separating song that can play: lit in the stem's colour, up to a line. */
+const READY_STYLE = {
+  position: "absolute",
+  top: 0,
+  bottom: 0,
+  left: 0,
+  width: 0,
+  background: "color-mix(in srgb, var(--stem-color, #4f9cf9) 22%, transparent)",
+  borderRight: "2px solid var(--stem-color, #4f9cf9)",
+  pointerEvents: "none",
+} as const;
 
 /** A pointer drag over the canvas, with the canvas's place when it began. */
 interface Drag {
@@ -30,9 +44,10 @@ interface Drag {
  * The stem's waveform on a canvas. Click seeks; drag selects a loop region. Pointer-only: the
  * transport's position slider and loop buttons do the same from the keyboard.
  */
-export function Waveform({ peaks, scale, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop }: Props) {
+export function Waveform({ peaks, scale, color, duration, currentTime, loop, loopEnabled, onSeek, onSelectLoop, ready = null }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const playhead = useRef<HTMLDivElement>(null);
+  const readyRegion = useRef<HTMLDivElement>(null);
   const [drag, setDrag] = useState<Drag | null>(null);
   const [width, setWidth] = useState(0);
 
@@ -67,6 +82,9 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
   useAnimationFrame(() => {
     if (playhead.current && duration > 0) {
       playhead.current.style.left = `${(currentTime() / duration) * 100}%`;
+    }
+    if (readyRegion.current && ready && duration > 0) {
+      readyRegion.current.style.width = `${Math.min(1, ready() / duration) * 100}%`;
     }
   });
 
@@ -113,6 +131,7 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
       aria-hidden="true"
     >
       <canvas ref={canvas} />
+      {ready && <div className="ready-region" ref={readyRegion} style={READY_STYLE} data-testid="ready-region" />}
       {region && <div className={`loop-region${loopEnabled || drag ? " loop-on" : ""}`} style={region} />}
       <div className="playhead" ref={playhead} />
     </div>

@@ -1,5 +1,5 @@
 import { useEffect, useEffectEvent, useRef } from "react";
-import type { MixerEngine } from "../../audio/engine";
+import type { MixerPlayer } from "../../audio/streaming";
 import type { MixSettings, TrackState } from "../../audio/mixmath";
 
 const SEEK_STEP_SECONDS = 5;
@@ -66,7 +66,7 @@ export function ownsKey(target: EventTarget | null, key: string): boolean {
  * key the focused control uses itself (see `ownsKey`).
  */
 export function useMixerKeys(
-  engine: MixerEngine,
+  engine: MixerPlayer,
   mix: MixSettings,
   updateTrack: (name: string, patch: Partial<TrackState>) => void,
   enabled: boolean,
