@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from isomix import schemas
@@ -45,44 +46,67 @@ def stem_names(stem_set: StemSet) -> list[str]:
 
 @dataclass
 class QueueSnapshot:
-    """Positions and ETAs of every queued project, computed once per request.
+    """Positions and ETAs of queued projects, computed once per request.
 
     One worker runs one job at a time (the embedded default), so a queued project waits for
-    what is processing now plus every project queued before it.
+    what is processing now plus every project queued before it. The database numbers the
+    queue and sums the work ahead (window functions over the status index): a request reads
+    back only the projects it shows, not every queued row.
     """
 
     positions: dict[str, int] = field(default_factory=dict)
     etas: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session) -> QueueSnapshot:
+    def load(cls, session: Session, ids: Collection[str] | None = None) -> QueueSnapshot:
+        """The queue as it stands; `ids`: only these projects (None: every queued one)."""
         snapshot = cls()
-        rtf_cache: dict[str, float] = {}
-
-        def compute_seconds(project: Project) -> float:
-            if project.model not in rtf_cache:
-                rtf_cache[project.model] = expected_rtf(session, project.model)
-            duration = project.duration_seconds or 0.0
-            return duration * rtf_cache[project.model] * max(1, project.shifts)
-
+        if ids is not None and not ids:
+            return snapshot
+        queued = Project.status == JobStatus.queued
+        models = session.scalars(select(Project.model).where(queued).distinct()).all()
+        if not models:
+            return snapshot
+        rtf = {model: expected_rtf(session, model) for model in models}
         ahead = 0.0
-        processing = session.scalars(
-            select(Project).where(Project.status == JobStatus.processing)
+        processing = session.execute(
+            select(
+                Project.model,
+                Project.duration_seconds,
+                Project.shifts,
+                Project.progress,
+                Project.eta_seconds,
+            ).where(Project.status == JobStatus.processing)
         ).all()
-        for project in processing:
-            if project.eta_seconds is not None:
-                ahead += project.eta_seconds
+        for row in processing:
+            if row.eta_seconds is not None:
+                ahead += row.eta_seconds
             else:
-                ahead += compute_seconds(project) * (1 - project.progress / 100)
-        queued = session.scalars(
-            select(Project)
-            .where(Project.status == JobStatus.queued)
-            .order_by(Project.queued_at, Project.id)
-        ).all()
-        for position, project in enumerate(queued, start=1):
-            ahead += compute_seconds(project)
-            snapshot.positions[project.id] = position
-            snapshot.etas[project.id] = ahead
+                rate = rtf.get(row.model) or expected_rtf(session, row.model)
+                work = (row.duration_seconds or 0.0) * rate * max(1, row.shifts)
+                ahead += work * (1 - row.progress / 100)
+        # Seconds of compute per queued project: duration x real-time factor x shifts.
+        seconds = (
+            func.coalesce(Project.duration_seconds, 0.0)
+            * case(rtf, value=Project.model, else_=0.0)
+            * case((Project.shifts > 1, Project.shifts), else_=1)
+        )
+        order = (Project.queued_at, Project.id)
+        numbered = (
+            select(
+                Project.id,
+                func.row_number().over(order_by=order).label("position"),
+                func.sum(seconds).over(order_by=order).label("through"),
+            )
+            .where(queued)
+            .subquery()
+        )
+        query = select(numbered.c.id, numbered.c.position, numbered.c.through)
+        if ids is not None:
+            query = query.where(numbered.c.id.in_(list(ids)))
+        for ranked in session.execute(query):
+            snapshot.positions[ranked.id] = int(ranked.position)
+            snapshot.etas[ranked.id] = ahead + float(ranked.through)
         return snapshot
 
 
@@ -99,7 +123,7 @@ def project_out(
     owner's plan includes the FLAC masters (else no links to them)."""
     if queue is None:
         queued = project.status == JobStatus.queued
-        queue = QueueSnapshot.load(session) if queued else QueueSnapshot()
+        queue = QueueSnapshot.load(session, [project.id]) if queued else QueueSnapshot()
     created_at = as_utc(project.created_at)
     expires_at = (
         as_utc(project.expires_at)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker, rowcount
+from isomix.jobs import events
 from isomix.models import Export, JobStatus, Project, ProjectStage, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def claim(model: JobModel, job_id: str, *, worker_id: str, now: datetime | None 
             .execution_options(synchronize_session=False)
         )
         if rowcount(taken) == 1:
+            published(db, model, job_id)
             return Claim.claimed
         if give_up_if_exhausted(db, model, job_id, now=now):
             return Claim.gave_up
@@ -168,9 +170,16 @@ def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: date
         .execution_options(synchronize_session=False)
     )
     if rowcount(failed) == 1:
+        published(db, model, job_id)
         log.warning("%s %s failed: %s", model.__tablename__, job_id, reason)
         return True
     return False
+
+
+def published(db: Session, model: JobModel, job_id: str) -> None:
+    """A project row changed in `db`: its event streams hear of it after the commit."""
+    if model is Project:
+        events.publish_after_commit(db, job_id)
 
 
 def owned(model: JobModel, job_id: str, worker_id: str) -> Any:
@@ -211,7 +220,10 @@ def finish_owned(
         .values(ended_values(status, now=now, **{**idle_values(model), **values}))
         .execution_options(synchronize_session=False)
     )
-    return rowcount(result) == 1
+    if rowcount(result) != 1:
+        return False
+    published(db, model, job_id)
+    return True
 
 
 def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> bool:
@@ -224,7 +236,10 @@ def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> boo
             .values(lease_expires_at=now + lease_duration(), updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
-        return rowcount(result) == 1
+        if rowcount(result) != 1:
+            return False
+        published(db, model, job_id)
+        return True
 
 
 def fail(model: JobModel, job_id: str, *, worker_id: str, reason: str) -> bool:
@@ -258,7 +273,10 @@ def release(model: JobModel, job_id: str, *, worker_id: str) -> bool:
             )
             .execution_options(synchronize_session=False)
         )
-        return rowcount(result) == 1
+        if rowcount(result) != 1:
+            return False
+        published(db, model, job_id)
+        return True
 
 
 class LeaseKeeper:

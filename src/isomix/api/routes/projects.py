@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
-import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from isomix import plans, schemas, stemsets, storage
 from isomix.accounts import usage
-from isomix.api import urls
+from isomix.api import events, urls
 from isomix.api.auditing import record_action
 from isomix.api.auth import CurrentUser, Principal
 from isomix.api.deps import (
@@ -28,6 +27,7 @@ from isomix.api.deps import (
     WorkerAvailable,
 )
 from isomix.api.errors import ApiError, error_responses
+from isomix.api.events import make_update
 from isomix.api.limits import rate_limited, refusal
 from isomix.api.options import SeparationChoice, choose
 from isomix.api.present import QueueSnapshot, project_out
@@ -37,15 +37,17 @@ from isomix.audio.errors import AudioError, AudioTooLongError, UnsupportedAudioE
 from isomix.config import Settings
 from isomix.db import get_sessionmaker, rowcount
 from isomix.jobs import queue
+from isomix.jobs.events import publish_project_changed
 from isomix.metrics import metrics_of
-from isomix.models import TERMINAL_STATUSES, Export, JobStatus, Project, new_id, utcnow
+from isomix.models import Export, JobStatus, Project, new_id, utcnow
 from isomix.ratelimit import get_rate_limits
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["projects"])
 
-# SSE: how often the row is read, and how often an idle stream sends a comment to stay open.
-EVENTS_POLL_SECONDS = 0.4
+# SSE: how often the broadcaster reads the followed rows (embedded mode; one query for all
+# streams), and how often an idle stream sends a comment to stay open.
+EVENTS_POLL_SECONDS = 0.1
 EVENTS_KEEPALIVE_SECONDS = 15.0
 # SQLite integers are 64-bit; a larger offset would be a server error instead of a 422.
 MAX_OFFSET = 2**31
@@ -374,7 +376,9 @@ def list_projects(
         .limit(limit)
         .offset(offset)
     ).all()
-    snapshot = QueueSnapshot.load(session)
+    snapshot = QueueSnapshot.load(
+        session, [row.id for row in rows if row.status == JobStatus.queued]
+    )
     lossless = principal.plan.lossless_stems
     return schemas.ProjectList(
         items=[
@@ -396,11 +400,6 @@ def read_project(
     )
 
 
-def _event(body: schemas.Project) -> tuple[str, bool]:
-    """The project as JSON and whether it is terminal."""
-    return body.model_dump_json(), body.status in TERMINAL_STATUSES
-
-
 def _lossless(session: Session, owner_id: str, settings: Settings) -> bool:
     """Whether the owner's plan includes the masters (for the links an event carries)."""
     from isomix.accounts import users
@@ -408,15 +407,6 @@ def _lossless(session: Session, owner_id: str, settings: Settings) -> bool:
 
     owner = session.get(User, owner_id)
     return owner is not None and users.plan_of(session, owner, settings).plan.lossless_stems
-
-
-def _read_event(project_id: str, settings: Settings, lossless: bool) -> tuple[str, bool] | None:
-    """The project's next event; None once it is gone."""
-    with get_sessionmaker()() as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            return None
-        return _event(project_out(project, session=session, settings=settings, lossless=lossless))
 
 
 @router.get(
@@ -438,34 +428,36 @@ def project_events(
     With accounts, by the signed `events_url` of the project's body (EventSource sends no
     Authorization header) or with the owner's bearer token."""
     # Loaded and authorised by the same dependency as every link route; the stream then
-    # re-reads the row by id in sessions of its own, so this one is given back before the
-    # stream starts instead of being held for as long as the client listens.
+    # listens to the process's one broadcaster (api/events.py), so this session is given
+    # back before the stream starts instead of being held for as long as the client listens.
     project: Project = linked.object
     lossless = _lossless(session, project.owner_id, settings)
-    first = _event(project_out(project, session=session, settings=settings, lossless=lossless))
+    first = make_update(project_out(project, session=session, settings=settings, lossless=lossless))
     project_id = project.id
     session.close()
 
     async def stream() -> AsyncIterator[str]:
-        event: tuple[str, bool] | None = first
-        last_sent = ""
-        idle = 0.0
-        while event is not None:
-            body, terminal = event
-            if body != last_sent:
-                yield f"event: project\ndata: {body}\n\n"
-                last_sent = body
-                idle = 0.0
-            if terminal:
-                return
-            if idle >= EVENTS_KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                idle = 0.0
-            await anyio.sleep(EVENTS_POLL_SECONDS)
-            idle += EVENTS_POLL_SECONDS
-            if await request.is_disconnected():
-                return
-            event = await run_in_threadpool(_read_event, project_id, settings, lossless)
+        yield f"event: project\ndata: {first.body}\n\n"
+        if first.terminal:
+            return
+        # Subscribed after the first read: the broadcaster reloads a new listener's project
+        # whatever its updated_at says, so a change in between still arrives.
+        broadcaster = events.broadcaster_for(poll_seconds=EVENTS_POLL_SECONDS, settings=settings)
+        listener = broadcaster.subscribe(project_id, lossless)
+        last_sent = first.body
+        try:
+            while True:
+                if not await listener.wait(EVENTS_KEEPALIVE_SECONDS):
+                    yield ": keep-alive\n\n"
+                    continue
+                update = listener.take()
+                if update is not None and update.body != last_sent:
+                    yield f"event: project\ndata: {update.body}\n\n"
+                    last_sent = update.body
+                if listener.gone or (update is not None and update.terminal):
+                    return
+        finally:
+            broadcaster.unsubscribe(listener)
 
     return StreamingResponse(
         stream(),
@@ -495,6 +487,7 @@ def cancel_project(
         .values(status=JobStatus.cancelled, eta_seconds=None, finished_at=utcnow())
     )
     session.commit()
+    publish_project_changed(project.id)
     session.refresh(project)
     if rowcount(cancelled) != 1:
         raise ApiError(
@@ -542,6 +535,7 @@ def retry_project(
         )
     )
     session.commit()
+    publish_project_changed(project.id)
     session.refresh(project)
     if rowcount(retried) != 1:
         _give_back(principal, reserved_at)
@@ -600,6 +594,7 @@ def delete_project(
                 session=session,
             )
             session.commit()
+            publish_project_changed(project_id)  # its streams end
             break
         session.rollback()
     else:
