@@ -10,17 +10,27 @@
    separation, writing FLAC masters + MP3 previews + peaks, the commits, the polling.
    Prints the ratio service / direct (target <= 1.10).
 3. Latency of GET /api/projects/{id} under BENCH_CLIENTS concurrent clients (httpx async,
-   BENCH_REQUESTS requests in all), idle and while a separation runs: p50 / p99.
+   BENCH_REQUESTS requests in all, as fast as they answer) with the worker idle: p50 / p99.
+4. While a BENCH_BUSY_SECONDS (180) song separates in the server's own worker: BENCH_CLIENTS
+   clients each polling that project every 200 ms for BENCH_POLL_SECONDS (20): p50 / p99,
+   requests per second achieved, errors (target p99 <= 50 ms, no errors; the same paced load
+   with the worker idle is the reference); then BENCH_STREAMS (500) SSE streams on it for
+   BENCH_POLL_SECONDS: for every row change after the first event, the time from the row's
+   `updated_at` (written by the worker just before its commit) to each client reading it
+   (target p99 <= 250 ms), and the API process's peak RSS (target < 300 MB; its worker is
+   another process). The bench's own clients share the machine's cores.
 
 Knobs: BENCH_SONGS (4), BENCH_SECONDS (60), BENCH_MODEL (`htdemucs_sized`: an htdemucs-sized
 HTDemucs with random weights, built and installed here; or `demucs_unittest` for a quick run),
-BENCH_CLIENTS (50), BENCH_REQUESTS (2000). Prints numbers, asserts nothing.
+BENCH_CLIENTS (50), BENCH_REQUESTS (2000), BENCH_BUSY_SECONDS (180), BENCH_POLL_SECONDS (20),
+BENCH_STREAMS (500). Prints numbers, asserts nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import statistics
@@ -28,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -124,6 +135,114 @@ async def poll_latency(
     return latencies, time.perf_counter() - started
 
 
+POLL_INTERVAL = 0.2
+
+
+async def paced_polling(
+    base: str, project_id: str, clients: int, seconds: float
+) -> tuple[list[float], list[str], float]:
+    """Each client asks for the project every POLL_INTERVAL (a browser's status poll):
+    latencies, errors and the wall time."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        end = started + seconds
+
+        async def one_client(index: int) -> None:
+            next_at = started + index * POLL_INTERVAL / clients
+            while next_at < end:
+                pause = next_at - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                sent = time.perf_counter()
+                try:
+                    response = await client.get(f"/api/projects/{project_id}")
+                except httpx.HTTPError as error:
+                    errors.append(f"{type(error).__name__}: {error}")
+                else:
+                    latencies.append(time.perf_counter() - sent)
+                    if response.status_code != 200:
+                        errors.append(f"HTTP {response.status_code}")
+                next_at += POLL_INTERVAL
+
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+        wall = time.perf_counter() - started
+    return latencies, errors, wall
+
+
+def report_paced(label: str, measured: tuple[list[float], list[str], float], clients: int) -> float:
+    latencies, errors, wall = measured
+    cuts = statistics.quantiles(latencies, n=100)
+    print(
+        f"  {label}: {len(latencies)} requests in {wall:.1f} s ({len(latencies) / wall:.0f}/s "
+        f"of {clients / POLL_INTERVAL:.0f} asked), p50 {cuts[49] * 1000:.1f} ms, "
+        f"p99 {cuts[98] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms, "
+        f"{len(errors)} errors{(' e.g. ' + str(sorted(set(errors))[:3])) if errors else ''}"
+    )
+    return cuts[98]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def sse_streams(
+    base: str, project_id: str, count: int, seconds: float, server_pid: int
+) -> tuple[list[float], int, int, float, float]:
+    """`count` event streams on one project: delays from each change's updated_at to its
+    arrival at each client (first event of a stream excluded: it is the state at connect),
+    streams connected, events with a new status, peak API RSS, and the RSS before."""
+    delays: list[float] = []
+    statuses: set[str] = set()
+    connected = 0
+    rss_before = rss_mb(server_pid)
+    peak = rss_before
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    timeout = httpx.Timeout(60, read=None)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        end = time.perf_counter() + seconds
+
+        async def one_stream() -> None:
+            nonlocal connected
+            async with client.stream("GET", f"/api/projects/{project_id}/events") as response:
+                if response.status_code != 200:
+                    raise SystemExit(f"events: HTTP {response.status_code}")
+                connected += 1
+                first = True
+                async for line in response.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    arrived = time.time()
+                    body = json.loads(line.removeprefix("data: "))
+                    if not first:
+                        changed = datetime.fromisoformat(body["updated_at"]).timestamp()
+                        delays.append(arrived - changed)
+                        statuses.add(body["status"])
+                    first = False
+
+        async def sample_rss() -> None:
+            nonlocal peak
+            while time.perf_counter() < end:
+                peak = max(peak, rss_mb(server_pid))
+                await asyncio.sleep(0.5)
+
+        tasks = [asyncio.create_task(one_stream()) for _ in range(count)]
+        await sample_rss()
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        failures = [r for r in failures if not isinstance(r, asyncio.CancelledError)]
+        if failures:
+            print(f"  {len(failures)} stream(s) failed, e.g. {failures[0]!r}")
+    return delays, connected, len(statuses), peak, rss_before
+
+
 def report_latency(label: str, measured: tuple[list[float], float]) -> None:
     latencies, wall = measured
     cuts = statistics.quantiles(latencies, n=100)
@@ -140,6 +259,9 @@ def main() -> int:
     choice = os.environ.get("BENCH_MODEL", "htdemucs_sized")
     clients = int(os.environ.get("BENCH_CLIENTS", "50"))
     requests = int(os.environ.get("BENCH_REQUESTS", "2000"))
+    busy_seconds = float(os.environ.get("BENCH_BUSY_SECONDS", "180"))
+    poll_seconds = float(os.environ.get("BENCH_POLL_SECONDS", "20"))
+    streams = int(os.environ.get("BENCH_STREAMS", "500"))
     with tempfile.TemporaryDirectory(prefix="isomix-bench-service-") as temp_name:
         temp = Path(temp_name)
         data_dir = temp / "data"
@@ -168,6 +290,8 @@ def main() -> int:
             "ISOMIX_DATA_DIR": str(data_dir),
             "ISOMIX_DEFAULT_MODEL": model,
             "ISOMIX_REDIS_URL": "",
+            # The SSE streams and the pollers at once are more than the default cap (500).
+            "ISOMIX_MAX_CONNECTIONS": str(streams + clients + 50),
         }
         env.pop("ISOMIX_REDIS_URL")
         env.pop("ISOMIX_DATABASE_URL", None)
@@ -205,12 +329,47 @@ def main() -> int:
                 report_latency(
                     "idle worker", asyncio.run(poll_latency(base, ids, clients, requests))
                 )
-                busy = upload(client, "busy.wav", wav_bytes(music_like(seconds, seed=50)), model)
+                busy_audio = wav_bytes(music_like(busy_seconds, seed=50))
+                print(f"GET /api/projects/{{id}}, {clients} clients every 200 ms:")
+                idle_p99 = report_paced(
+                    "idle worker (reference)",
+                    asyncio.run(paced_polling(base, ids[0], clients, poll_seconds / 2)),
+                    clients,
+                )
+                busy = upload(client, "busy.wav", busy_audio, model)
                 while client.get(f"/api/projects/{busy}").json()["status"] != "processing":
                     time.sleep(0.1)
-                measured = asyncio.run(poll_latency(base, [*ids, busy], clients, requests))
+                measured_paced = asyncio.run(paced_polling(base, busy, clients, poll_seconds))
                 still = client.get(f"/api/projects/{busy}").json()["status"]
-                report_latency(f"during a separation (then {still})", measured)
+                busy_p99 = report_paced(
+                    f"while a {busy_seconds:.0f} s song separates (then {still})",
+                    measured_paced,
+                    clients,
+                )
+                print(
+                    f"  p99 busy / idle: {busy_p99 / idle_p99:.2f} "
+                    f"(target: p99 <= 50 ms, no errors)"
+                )
+                print(f"{streams} SSE streams on that project for {poll_seconds:.0f} s:")
+                delays, connected, kinds, peak, before = asyncio.run(
+                    sse_streams(base, busy, streams, poll_seconds, server.pid)
+                )
+                still = client.get(f"/api/projects/{busy}").json()["status"]
+                if delays:
+                    cuts = statistics.quantiles(delays, n=100)
+                    print(
+                        f"  {connected} connected, {len(delays)} change deliveries "
+                        f"({kinds} status value(s); then {still}): row to client p50 "
+                        f"{cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, max "
+                        f"{max(delays) * 1000:.0f} ms (target p99 <= 250 ms)"
+                    )
+                else:
+                    print(f"  {connected} connected, no change arrived (then {still})")
+                print(
+                    f"  API process RSS: {before:.0f} MB before, peak {peak:.0f} MB "
+                    "(target < 300 MB)"
+                )
+                client.post(f"/api/projects/{busy}/cancel")
         finally:
             server.terminate()
             try:
