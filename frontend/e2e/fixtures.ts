@@ -1,4 +1,4 @@
-import { test as base, expect, type Page } from "@playwright/test";
+import { test as base, expect, type Locator, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ARTIFACTS_DIR } from "./server";
@@ -50,4 +50,11 @@ export async function waitUploadReady(page: Page, timeoutMs = 150_000): Promise<
   const link = item.getByRole("link", { name: "Open in the mixer" });
   const href = await link.getAttribute("href");
   return decodeURIComponent(href!.split("/projects/")[1]!);
+}
+
+/** The level a meter shows now (0..1: its bar's scaleX), e.g. the master meter's: the mixer's output. */
+export async function meterLevel(meter: Locator): Promise<number> {
+  const transform = await meter.locator(".meter-bar").evaluate((bar) => (bar as HTMLElement).style.transform);
+  const match = /scaleX\(([\d.]+)\)/.exec(transform);
+  return match ? Number(match[1]) : 0;
 }

@@ -126,7 +126,7 @@ export function Mixer({ project, engine, peaks }: Props) {
       <div className="mixer-actions">
         {streaming ? (
           <span className="locked-action">
-            <button type="button" className="primary" aria-disabled="true" aria-describedby="export-later" data-testid="open-export">
+            <button type="button" className="primary locked" aria-disabled="true" aria-describedby="export-later" data-testid="open-export">
               Export mix…
             </button>{" "}
             <span id="export-later" className="muted small">
