@@ -29,10 +29,10 @@ class CrashingEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
-    def separate(self, mix: Any, options: Any, progress: Any = None) -> Any:
+    def separate(self, mix: Any, options: Any, progress: Any = None, on_part: Any = None) -> Any:
         if mix.shape[-1] == CRASH_SAMPLES:
             os._exit(CRASH_EXIT_CODE)
-        return self._engine.separate(mix, options, progress=progress)
+        return self._engine.separate(mix, options, progress=progress, on_part=on_part)
 
 
 def install() -> None:

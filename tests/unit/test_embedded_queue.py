@@ -25,7 +25,9 @@ class InstantEngine:
     sources = ("drums", "bass", "other", "vocals")
     sample_rate = 44100
 
-    def separate(self, mix: Any, options: Any, progress: Any = None) -> dict[str, Any]:
+    def separate(
+        self, mix: Any, options: Any, progress: Any = None, on_part: Any = None
+    ) -> dict[str, Any]:
         return {name: mix * np.float32(0.25) for name in self.sources}
 
 

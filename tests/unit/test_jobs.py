@@ -57,7 +57,9 @@ class ProportionalEngine:
     shares = (0.1, 0.2, 0.3, 0.4)
     sample_rate = 44100
 
-    def separate(self, mix: Any, options: Any, progress: Any = None) -> dict[str, Any]:
+    def separate(
+        self, mix: Any, options: Any, progress: Any = None, on_part: Any = None
+    ) -> dict[str, Any]:
         for fraction in (0.0, 0.5, 1.0):
             if progress:
                 progress(fraction)

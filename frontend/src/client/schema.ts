@@ -542,6 +542,9 @@ export interface paths {
          * @description One stem: the lossless FLAC master (plans with lossless downloads), or the MP3
          *     preview the mixer plays. With accounts, by the signed link in the project's body or
          *     with the owner's bearer token.
+         *
+         *     While the project is processing and has a final part (`ready_seconds`), the preview is
+         *     that part as 16-bit WAV, never cached; Range requests fetch only what is new.
          */
         get: operations["stems-download_stem"];
         put?: never;
@@ -2766,6 +2769,7 @@ export interface operations {
                 content: {
                     "audio/flac": unknown;
                     "audio/mpeg": unknown;
+                    "audio/wav": unknown;
                 };
             };
             /** @description Partial content (Range request) */

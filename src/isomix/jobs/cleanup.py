@@ -303,9 +303,21 @@ def _leftovers(now: datetime) -> list[Path]:
     stem_entries = storage.entries(storage.STEMS)
     export_entries = storage.entries(storage.EXPORTS)
     project_entries = storage.entries(storage.PROJECTS)
+    partial_entries = [
+        child
+        for path in project_entries
+        if path.is_dir() and not path.is_symlink()
+        for child in storage.entries(storage.partial_root(path.name))
+    ]
     stem_dirs = stemsets.directories()
     with lease.session() as db:
-        live_projects = set(db.scalars(select(Project.id).where(_live_lease(Project, now))))
+        live_owners = {
+            row.id: storage.partial_name(row.lease_owner or "")
+            for row in db.execute(
+                select(Project.id, Project.lease_owner).where(_live_lease(Project, now))
+            )
+        }
+        live_projects = set(live_owners)
         live_exports = set(db.scalars(select(Export.id).where(_live_lease(Export, now))))
         project_states = {
             row.id: row.status for row in db.execute(select(Project.id, Project.status))
@@ -344,6 +356,11 @@ def _leftovers(now: datetime) -> list[Path]:
         state = project_states.get(path.name)
         if state == JobStatus.expired or (state is None and old(path)):
             found.append(path)
+
+    # Progressive parts are kept only while their worker holds the job's lease.
+    found.extend(
+        path for path in partial_entries if live_owners.get(path.parent.parent.name) != path.name
+    )
     return found
 
 

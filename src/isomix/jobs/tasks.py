@@ -28,7 +28,7 @@ from isomix.audio import dsp, export_formats
 from isomix.audio.errors import AudioError
 from isomix.audio.io import MODEL_SAMPLE_RATE, decode, encode
 from isomix.config import get_settings
-from isomix.jobs import lease, outputs
+from isomix.jobs import lease, outputs, progressive
 from isomix.jobs.lease import Claim, JobAborted, JobModel, LeaseKeeper
 from isomix.models import Export, JobStatus, Project, SeparationStat, utcnow
 from isomix.separation.base import AudioArray, ModelNotInstalledError, SeparationOptions
@@ -117,13 +117,17 @@ def run_separation(
     if claimed is not Claim.claimed:
         return claimed
     log.info("separating project %s (worker %s)", project_id, worker_id)
-    _run_claimed(
-        Project,
-        project_id,
-        worker_id=worker_id,
-        should_stop=should_stop,
-        work=lambda keeper: _separate(project_id, worker_id, keeper),
-    )
+    try:
+        _run_claimed(
+            Project,
+            project_id,
+            worker_id=worker_id,
+            should_stop=should_stop,
+            work=lambda keeper: _separate(project_id, worker_id, keeper),
+        )
+    finally:
+        # However the job ended (the row no longer announces parts), its parts go.
+        progressive.remove_parts(project_id, worker_id)
     return claimed
 
 
@@ -192,6 +196,12 @@ def _separate_into(
         eta_seconds=_expected_seconds(job, audio_seconds) - (time.monotonic() - started),
     )
     separating = time.monotonic()
+    # Progressive output: each final part of every stem on disk, then announced on the row.
+    parts = progressive.PartWriter(keeper, engine.sample_rate) if settings.progressive else None
+
+    def on_part(start: int, part: dict[str, AudioArray]) -> None:
+        assert parts is not None
+        parts.add(start, _fold_two_stems(part, job))
 
     def on_progress(fraction: float) -> None:
         # The engine reports each finished segment (every shift and model of a bag counted):
@@ -202,17 +212,20 @@ def _separate_into(
             eta = elapsed / fraction * (1 - fraction) + write_estimate
         keeper.progress(_DECODED + (_SEPARATED - _DECODED) * fraction, eta_seconds=eta)
 
-    stems: dict[str, AudioArray] = engine.separate(
-        mix, SeparationOptions(shifts=job.shifts), progress=on_progress
-    )
+    try:
+        stems: dict[str, AudioArray] = engine.separate(
+            mix,
+            SeparationOptions(shifts=job.shifts),
+            progress=on_progress,
+            on_part=on_part if parts is not None else None,
+        )
+        if parts is not None:
+            parts.publish()  # the last part, if it came right after the one before
+    finally:
+        if parts is not None:
+            parts.close()
     del mix
-    if job.two_stems:
-        from isomix.separation.base import two_stems
-
-        try:
-            stems = two_stems(stems, job.two_stems)
-        except ValueError as error:
-            raise JobFailed(f"Model {job.model} has no stem named {job.two_stems!r}.") from error
+    stems = _fold_two_stems(stems, job)
     keeper.confirm()  # cancelled while the model ran? then write nothing
     temporary = final.parent / storage.temp_name(job.id)
     keeper.progress(_SEPARATED, stage="writing", eta_seconds=write_estimate)
@@ -232,6 +245,17 @@ def _separate_into(
         storage.remove_tree(temporary)
         raise
     return layout, time.monotonic() - started
+
+
+def _fold_two_stems(stems: dict[str, AudioArray], job: _ProjectJob) -> dict[str, AudioArray]:
+    if not job.two_stems:
+        return stems
+    from isomix.separation.base import two_stems
+
+    try:
+        return two_stems(stems, job.two_stems)
+    except ValueError as error:
+        raise JobFailed(f"Model {job.model} has no stem named {job.two_stems!r}.") from error
 
 
 def _expected_seconds(job: _ProjectJob, audio_seconds: float) -> float:

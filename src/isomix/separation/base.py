@@ -12,6 +12,10 @@ import numpy.typing as npt
 AudioArray = npt.NDArray[np.float32]  # shape (channels, samples)
 # Called with the fraction done, 0.0 to 1.0, from the thread doing the work.
 ProgressCallback = Callable[[float], None]
+# Progressive output: called with the first sample of a part and that part of every stem
+# (float32 (channels, n), final values), in order from the start of the track with no gap,
+# from the thread doing the work.
+PartCallback = Callable[[int, dict[str, AudioArray]], None]
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,12 @@ class Engine(Protocol):
         mix: AudioArray,
         options: SeparationOptions,
         progress: ProgressCallback | None = None,
+        on_part: PartCallback | None = None,
     ) -> dict[str, AudioArray]:
-        """Split a float32 (2, n) mixture at `sample_rate` into stems named by `sources`."""
+        """Split a float32 (2, n) mixture at `sample_rate` into stems named by `sources`.
+
+        `on_part`, if the engine can, receives each part of the stems as soon as it is final
+        (the stems returned are the same either way); an engine may never call it."""
         ...
 
 

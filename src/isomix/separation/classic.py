@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from isomix.separation import classic_dsp as dsp
-from isomix.separation.base import AudioArray, ProgressCallback, SeparationOptions
+from isomix.separation.base import AudioArray, PartCallback, ProgressCallback, SeparationOptions
 
 LOW_QUALITY_NOTICE = "classic: weight-free DSP fallback, much lower quality than Demucs"
 
@@ -76,8 +76,11 @@ class ClassicEngine:
         mix: AudioArray,
         options: SeparationOptions,
         progress: ProgressCallback | None = None,
+        on_part: PartCallback | None = None,
     ) -> dict[str, AudioArray]:
-        del options  # shifts/overlap/segment only mean something for neural models
+        # shifts/overlap/segment only mean something for neural models; no progressive
+        # output: the whole song takes a few seconds.
+        del options, on_part
         return separate(mix, self.params, self.sample_rate, progress)
 
 

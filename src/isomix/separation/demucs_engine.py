@@ -11,6 +11,7 @@ from demucs.htdemucs import HTDemucs
 from isomix.separation import inference
 from isomix.separation.base import (
     AudioArray,
+    PartCallback,
     ProgressCallback,
     SeparationOptions,
 )
@@ -86,6 +87,7 @@ class DemucsEngine:
         mix: AudioArray,
         options: SeparationOptions,
         progress: ProgressCallback | None = None,
+        on_part: PartCallback | None = None,
     ) -> dict[str, AudioArray]:
         wav = self._as_tensor(mix)
         if options.segment is not None and options.segment > self.max_segment():
@@ -121,10 +123,26 @@ class DemucsEngine:
             out=out,
             progress=progress,
             workers=self._segment_workers(stems.nbytes),
+            on_final=None if on_part is None else self._parts_to(on_part, out, mean, std),
         )
         out *= std
         out += mean
         return dict(zip(self._sources, stems, strict=True))
+
+    def _parts_to(
+        self, on_part: PartCallback, out: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    ) -> inference.FinalCallback:
+        """inference's `on_final(end)` as parts of denormalised stems: the same float32
+        operations as the `out *= std; out += mean` after the whole track, on a copy."""
+        reported = 0
+
+        def on_final(end: int) -> None:
+            nonlocal reported
+            part = (out[..., reported:end] * std + mean).numpy()
+            start, reported = reported, end
+            on_part(start, dict(zip(self._sources, part, strict=True)))
+
+        return on_final
 
     def _segment_workers(self, stem_bytes: int) -> int:
         if self._device != "cpu" or torch.get_num_threads() < PARALLEL_SEGMENTS:

@@ -18,6 +18,16 @@ What is leaner:
   float32 output, so peak memory is input + output + one batch of model activations;
 - several segments of equal length can go through the model in one batch;
 - `torch.inference_mode`, and progress after each finished segment.
+
+Progressive output (`on_final`): a sample is final once the segments that overlap it are
+blended, which in a single pass is as soon as the segment before the next segment's offset is
+added; the blender flushes right then (same values: the flush only divides each sample by its
+own summed weight), and `on_final(end)` says that `out[..., :end]` will not change any more.
+Only a job of one pass can say that: with a bag or shifts > 1, every pass runs over the
+whole track before the next one starts and adds into the same output, so nothing is final
+before the last pass, and running the passes side by side segment by segment would change
+the order of demucs' random draws (shift offsets, the transformer's positions) and with it the
+stems.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import torch
@@ -41,6 +52,8 @@ from isomix.separation.base import ProgressCallback
 # attributes (sources, samplerate, segment, ...) that nn.Module does not declare.
 Model = Any
 T = TypeVar("T")
+# Progressive output: `out[..., :end]` is final (see the module's docstring).
+FinalCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class _PassBlender:
         weight: torch.Tensor,
         trim: int,
         source_weights: Sequence[float],
+        on_final: FinalCallback | None = None,
     ) -> None:
         self.out = out  # (sources, channels, length), summed into
         self.weight = weight
@@ -145,6 +159,10 @@ class _PassBlender:
         self.acc = torch.zeros(sources, channels, segment_length)
         self.acc_weight = torch.zeros(segment_length)
         self.start = 0  # pass coordinate of acc[..., 0]
+        # Told the output sample up to which `out` is final, after it is written there;
+        # only for a pass that is the whole job (`out` receives nothing else).
+        self.on_final = on_final
+        self.reported = 0
 
     def add(self, offset: int, estimate: torch.Tensor) -> None:
         """Add a segment's estimate (sources, channels, length) that starts at `offset`."""
@@ -156,7 +174,12 @@ class _PassBlender:
         self.acc_weight[begin : begin + length] += weight
 
     def finish(self, pass_length: int) -> None:
-        self._flush_until(pass_length)
+        self.flush_until(pass_length)
+
+    def flush_until(self, position: int) -> None:
+        """Everything before pass sample `position` is complete (no segment that is still to
+        come reaches it): divide it by its weight and add it to the output."""
+        self._flush_until(position)
 
     def _flush_until(self, position: int) -> None:
         count = position - self.start
@@ -180,6 +203,9 @@ class _PassBlender:
         self.acc_weight[:keep] = self.acc_weight[count:].clone()
         self.acc_weight[keep:] = 0
         self.start = position
+        if self.on_final is not None and out_end > self.reported:
+            self.reported = out_end
+            self.on_final(out_end)
 
 
 class _SegmentReader:
@@ -246,6 +272,7 @@ def apply_model(
     progress: ProgressCallback | None = None,
     transition_power: float = 1.0,
     workers: int = 1,
+    on_final: FinalCallback | None = None,
 ) -> torch.Tensor:
     """Separate `mix` (channels, length) into (sources, channels, length), like demucs'
     `apply_model(model, ((mix - mix_mean) / mix_std)[None], split=True, ...)[0]`.
@@ -255,6 +282,10 @@ def apply_model(
     `workers` > 1 runs that many segments at once, each with an equal share of torch's
     threads (set process-wide for the duration of the call); each one in flight costs a
     model's working memory.
+    `on_final(end)`, called in order with increasing `end` from the caller's thread, says
+    that `out[..., :end]` holds its final values; the last call has `end == length`. Only a
+    single-pass job (one model with unit weights, shifts <= 1) makes these calls; see the
+    module's docstring for why the others cannot.
     """
     if mix.dim() != 2:
         raise ValueError(f"mix must be (channels, length), got {tuple(mix.shape)}")
@@ -272,7 +303,7 @@ def apply_model(
         raise ValueError(f"out must be float32 {(len(sources), channels, length)}")
 
     runner = _Runner(mix, out, segment, overlap, device, batch_size, mix_mean, mix_std,
-                     transition_power, progress)  # fmt: skip
+                     transition_power, progress, on_final)  # fmt: skip
     if workers == 1:
         runner.run(model, shifts, _InlineExecutor(), 1)
     else:
@@ -339,9 +370,14 @@ class _Runner:
     mix_std: torch.Tensor | None
     transition_power: float
     progress: ProgressCallback | None
+    on_final: FinalCallback | None
 
     def run(self, model: Model, shifts: int, pool: Executor, workers: int) -> None:
-        pass_count = len(bag_members(model)[0]) * max(shifts, 1)
+        members, weights = bag_members(model)
+        pass_count = len(members) * max(shifts, 1)
+        # One pass whose blended samples go to `out` unchanged: final as they are flushed.
+        single_pass = pass_count == 1 and all(weight == 1.0 for weight in weights[0])
+        on_final = self.on_final if single_pass else None
         self._report(0.0)
         for pass_index, one_pass in enumerate(iter_passes(model, shifts)):
 
@@ -349,7 +385,7 @@ class _Runner:
                 # Passes count equally; within a pass, by segments finished.
                 self._report(min((index + fraction) / pass_count, 1.0))
 
-            self._run_pass(one_pass, pool, workers, pass_progress)
+            self._run_pass(one_pass, pool, workers, pass_progress, on_final)
 
     def _report(self, fraction: float) -> None:
         if self.progress is not None:
@@ -361,6 +397,7 @@ class _Runner:
         pool: Executor,
         workers: int,
         pass_progress: Callable[[float], None],
+        on_final: FinalCallback | None,
     ) -> None:
         member = one_pass.model
         member.to(self.device)
@@ -376,7 +413,11 @@ class _Runner:
             trim = one_pass.max_shift - one_pass.shift_offset
         segment_length, segments = _segments(member, pass_length, self.segment, self.overlap)
         weight = transition_weight(segment_length, self.transition_power)
-        blender = _PassBlender(self.out, segment_length, weight, trim, one_pass.source_weights)
+        blender = _PassBlender(
+            self.out, segment_length, weight, trim, one_pass.source_weights, on_final
+        )
+        # A segment's samples before the next segment's offset are complete once it is added.
+        complete_until = {seg.offset: after.offset for seg, after in pairwise(segments)}
         done = 0
         # Up to `workers` forwards in flight; results are blended in segment order.
         in_flight: deque[tuple[list[_Segment], int, Future[torch.Tensor]]] = deque()
@@ -401,6 +442,7 @@ class _Runner:
                 # demucs' center_trim back to the segment's own length.
                 delta = model_length - seg.length
                 blender.add(seg.offset, row_estimate[..., delta // 2 : delta // 2 + seg.length])
+                blender.flush_until(complete_until.get(seg.offset, pass_length))
                 done += 1
                 pass_progress(done / len(segments))
             del estimates, future

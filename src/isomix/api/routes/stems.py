@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy.orm import object_session
 
 from isomix import schemas, storage
-from isomix.api import urls
+from isomix.api import partial_audio, urls
 from isomix.api.deps import Linked, LinkedProject
 from isomix.api.downloads import (
     content_disposition,
@@ -23,7 +25,8 @@ from isomix.api.downloads import (
 from isomix.api.errors import error_responses, not_found
 from isomix.api.limits import refusal
 from isomix.api.present import stem_names
-from isomix.models import Project
+from isomix.jobs.progressive import FRAME_BYTES, read_parts
+from isomix.models import JobStatus, Project
 
 router = APIRouter(tags=["stems"])
 
@@ -51,7 +54,10 @@ def _require_lossless(linked: Linked, what: str) -> None:
     urls.STEM,
     response_class=FileResponse,
     responses={
-        200: {"description": "Audio file", "content": {"audio/flac": {}, "audio/mpeg": {}}},
+        200: {
+            "description": "Audio file",
+            "content": {"audio/flac": {}, "audio/mpeg": {}, "audio/wav": {}},
+        },
         206: {"description": "Partial content (Range request)"},
         416: {"description": "Range not satisfiable"},
         **error_responses(404, 409),
@@ -60,12 +66,20 @@ def _require_lossless(linked: Linked, what: str) -> None:
 def download_stem(
     linked: LinkedProject,
     stem: str,
+    request: Request,
     variant: Annotated[Literal["master", "preview"], Query()] = "master",
-) -> FileResponse:
+) -> Response:
     """One stem: the lossless FLAC master (plans with lossless downloads), or the MP3
     preview the mixer plays. With accounts, by the signed link in the project's body or
-    with the owner's bearer token."""
+    with the owner's bearer token.
+
+    While the project is processing and has a final part (`ready_seconds`), the preview is
+    that part as 16-bit WAV, never cached; Range requests fetch only what is new."""
     project: Project = linked.object
+    if variant == "preview" and project.status == JobStatus.processing:
+        partial = _partial_preview(project, stem, request.headers.get("range"))
+        if partial is not None:
+            return partial
     if variant == "master":
         _require_lossless(linked, "Stem downloads")
     stem_set = ready_stem_set(project)
@@ -79,6 +93,37 @@ def download_stem(
         headers={
             "Content-Disposition": content_disposition(download_name(project, stem, extension))
         },
+    )
+
+
+def _partial_preview(project: Project, stem: str, range_header: str | None) -> Response | None:
+    """The final part so far of a processing project's stem; None when it has none (or the
+    job ended meanwhile: the row is read again and the stem answered for its new state)."""
+    owner, ready_seconds = project.lease_owner, project.ready_seconds
+    if owner is None or not ready_seconds:
+        return None
+    parts = read_parts(project.id, owner)
+    if parts is not None and stem not in parts.names:
+        raise not_found(f"Stem '{stem}'")
+    try:
+        if parts is None:
+            raise FileNotFoundError(stem)
+        pcm = parts.pcm_path(stem).open("rb")
+    except FileNotFoundError:
+        session = object_session(project)
+        if session is not None:
+            session.refresh(project)
+        return None
+    # What the row announces, which every stem's file holds (written before announced).
+    on_disk = os.fstat(pcm.fileno()).st_size // FRAME_BYTES
+    frames = min(round(ready_seconds * parts.sample_rate), on_disk)
+    name = download_name(project, stem, "wav")
+    return partial_audio.wav_response(
+        pcm,
+        frames=frames,
+        sample_rate=parts.sample_rate,
+        range_header=range_header,
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 

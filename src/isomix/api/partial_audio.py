@@ -1,0 +1,138 @@
+"""The final part so far of a running separation's stem, as a WAV file that grows.
+
+The body is a canonical 44-byte header (PCM, 16-bit little-endian) for exactly the frames
+served, then those frames, read from the job's append-only PCM file (jobs/progressive.py).
+`Range` requests (`bytes=a-`, `bytes=a-b`, `bytes=-n`) are answered over the length of this
+body, so a client that holds F frames asks for `bytes=<44 + 4F>-` and gets only the new ones
+(416 with `Content-Range: bytes */<length>` when there are none yet). Nothing is cacheable:
+the next request may serve more.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO, Final
+
+from fastapi.responses import StreamingResponse
+
+from isomix.api.errors import ApiError
+
+HEADER_BYTES: Final = 44
+SAMPLE_BITS: Final = 16
+CHUNK_BYTES: Final = 256 * 1024
+MEDIA_TYPE: Final = "audio/wav"
+
+
+class RangeNotSatisfiableError(Exception):
+    def __init__(self, total: int) -> None:
+        self.total = total
+        super().__init__(f"no bytes of {total} in the range asked for")
+
+
+def wav_header(frames: int, sample_rate: int, channels: int = 2) -> bytes:
+    """The canonical 44-byte header of 16-bit PCM holding exactly `frames` frames."""
+    block = channels * SAMPLE_BITS // 8
+    data = frames * block
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + data,
+        b"WAVE",
+        b"fmt ",
+        16,  # the fmt chunk's size
+        1,  # PCM
+        channels,
+        sample_rate,
+        sample_rate * block,
+        block,
+        SAMPLE_BITS,
+        b"data",
+        data,
+    )
+
+
+def byte_range(header: str | None, total: int) -> tuple[int, int] | None:
+    """The inclusive byte range one `Range: bytes=...` header asks for within `total` bytes.
+
+    None means the whole body: no header, or one not served here (another unit, several
+    ranges, a malformed one), which a server may ignore (RFC 9110, 14.2). Raises
+    RangeNotSatisfiableError when the range starts at or past the end.
+    """
+    if header is None:
+        return None
+    unit, equals, spec = header.strip().partition("=")
+    if not equals or unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = (part.strip() for part in spec.partition("-"))
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":  # the last n bytes
+        if last == "":
+            return None
+        suffix = int(last)
+        if suffix == 0 or total == 0:
+            raise RangeNotSatisfiableError(total)
+        return max(total - suffix, 0), total - 1
+    start = int(first)
+    end = total - 1 if last == "" else int(last)
+    if last != "" and end < start:
+        return None
+    if start >= total:
+        raise RangeNotSatisfiableError(total)
+    return start, min(end, total - 1)
+
+
+def wav_response(
+    pcm: BinaryIO,
+    *,
+    frames: int,
+    sample_rate: int,
+    channels: int = 2,
+    range_header: str | None,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """The first `frames` frames of the open PCM file `pcm` as WAV (the whole body or the
+    range asked for). The response closes `pcm` once sent; so does a refusal."""
+    total = HEADER_BYTES + frames * channels * SAMPLE_BITS // 8
+    common = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", **(headers or {})}
+    try:
+        span = byte_range(range_header, total)
+    except RangeNotSatisfiableError:
+        pcm.close()
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"The range starts past the {total} bytes there are so far.",
+            headers={**common, "Content-Range": f"bytes */{total}"},
+        ) from None
+    first, last = span if span is not None else (0, total - 1)
+    if span is not None:
+        common["Content-Range"] = f"bytes {first}-{last}/{total}"
+    common["Content-Length"] = str(last + 1 - first)
+    header = wav_header(frames, sample_rate, channels)
+    return StreamingResponse(
+        _body(pcm, header, first, last + 1),
+        status_code=206 if span is not None else 200,
+        media_type=MEDIA_TYPE,
+        headers=common,
+    )
+
+
+def _body(pcm: BinaryIO, header: bytes, start: int, stop: int) -> Iterator[bytes]:
+    """Bytes `start` .. `stop` of the header followed by the PCM file."""
+    try:
+        if start < HEADER_BYTES:
+            yield header[start:stop]
+        position = max(start, HEADER_BYTES) - HEADER_BYTES
+        left = stop - HEADER_BYTES - position
+        while left > 0:
+            chunk = os.pread(pcm.fileno(), min(CHUNK_BYTES, left), position)
+            if not chunk:
+                raise OSError("the PCM file is shorter than announced")
+            position += len(chunk)
+            left -= len(chunk)
+            yield chunk
+    finally:
+        pcm.close()
