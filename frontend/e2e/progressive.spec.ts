@@ -85,8 +85,7 @@ test("against a scripted server: plays the parts, waits when it catches up, and 
   await expect(page.locator(".time span").first()).toHaveText("0:12", { timeout: 10_000 });
 });
 
-// fixme until the partial-WAV preview route lands (issue 10 backend); then this runs.
-test.describe.fixme("a real separation", () => {
+test.describe("a real separation", () => {
   let server: RunningServer;
   let workDir: string;
   let song: Buffer;

@@ -109,7 +109,8 @@ export function useStreamingMixer(project: Project, initialMix: () => MixSetting
     // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed by project.id alone (above)
   }, [project.id]);
 
-  const { status, ready_seconds: readySeconds, stems } = project;
+  // One pull per step of the separation (events also come for progress alone).
+  const { status, ready_seconds: readySeconds } = project;
   useEffect(() => {
     if (status === "ready") {
       finish.current?.(latest.current);
@@ -117,10 +118,10 @@ export function useStreamingMixer(project: Project, initialMix: () => MixSetting
     }
     const source = streams.current;
     if (!source || status !== "processing") return;
-    source.setLinks(stems);
+    source.setLinks(latest.current.stems);
     // A failed pull is tried again at the next step; the first one's error shows (above).
     if (state.engine) void source.pull().catch(() => {});
-  }, [status, readySeconds, stems, state.engine]);
+  }, [status, readySeconds, state.engine]);
 
   return state;
 }
