@@ -41,6 +41,7 @@ function project(patch: Partial<Project>): Project {
     two_stems: null,
     shifts: 1,
     duration_seconds: 3,
+    ready_seconds: null,
     error: null,
     stems: [],
     events_url: EVENTS_URL,

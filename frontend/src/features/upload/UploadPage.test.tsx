@@ -51,6 +51,7 @@ function project(patch: Partial<Project>): Project {
     two_stems: null,
     shifts: 1,
     duration_seconds: 3,
+    ready_seconds: null,
     error: null,
     stems: [],
     events_url: "/e/p1",
