@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from isomix.config import get_settings
+from isomix.separation.precision import SETTINGS as PRECISION_SETTINGS
 
 
 def _positive_float(text: str) -> float:
@@ -81,6 +82,13 @@ def register(subparsers: Any) -> None:
         default=settings.device,
         help=f"where to run the model (default {settings.device})",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_SETTINGS,
+        default=settings.precision,
+        help="arithmetic of the model: auto is bf16 on CPUs with native bf16, fp16 on CUDA, "
+        f"fp32 otherwise; fp32 gives python -m demucs' stems (default {settings.precision})",
+    )
     formats = parser.add_mutually_exclusive_group()
     formats.add_argument(
         "--format", choices=("wav", "flac", "mp3"), default="wav", help="output (default wav)"
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         segment=args.segment,
         device=args.device,
+        precision=args.precision,
         format=args.format,
         bitrate=args.bitrate,
         bit_depth=24 if args.int24 else 16,

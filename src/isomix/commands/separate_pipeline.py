@@ -36,6 +36,7 @@ class Job:
     overlap: float = 0.25
     segment: float | None = None
     device: str = "cpu"
+    precision: str = "auto"
     format: Literal["wav", "flac", "mp3"] = "wav"
     bitrate: int = 320
     bit_depth: Literal[16, 24] = 16
@@ -93,7 +94,7 @@ def _load_engine(job: Job) -> Engine:
     from isomix.separation.engine import DeviceUnavailableError, get_engine
 
     try:
-        engine = get_engine(job.model, device=job.device)
+        engine = get_engine(job.model, device=job.device, precision=job.precision)
     except (ModelNotInstalledError, DeviceUnavailableError, store.ModelStoreError) as error:
         raise JobError(str(error)) from error
     except Exception as error:  # device missing, damaged weights, ...
@@ -175,7 +176,9 @@ def run_job(job: Job) -> int:
         if engine.sample_rate != sample_rate:  # a hand-placed model without a manifest
             sample_rate = engine.sample_rate
             decoded = decoder.submit(_decode_handoff, tracks[0].path, sample_rate)
-        print(f"Separating {len(tracks)} file(s) with {job.model}; stems go to {out_dir}")
+        arithmetic = getattr(engine, "precision", None)  # the classic engine has none
+        model = f"{job.model} ({arithmetic})" if arithmetic else job.model
+        print(f"Separating {len(tracks)} file(s) with {model}; stems go to {out_dir}")
         notice = getattr(engine, "notice", None)
         if notice:  # the classic fallback says what it is, every time
             print(f"note: {notice}", file=sys.stderr)

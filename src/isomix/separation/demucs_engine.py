@@ -16,6 +16,7 @@ from isomix.separation.base import (
     SeparationOptions,
 )
 from isomix.separation.inference import Model
+from isomix.separation.precision import Precision, set_model_precision
 
 # Segments per forward pass. On CPU, batching costs more time per segment (htdemucs-sized
 # model, one thread: about 4.5 CPU-s per 7.8 s segment alone, 5.2 in twos, 6.2 in threes)
@@ -42,12 +43,17 @@ class DemucsEngine:
         model: Model,
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
+        precision: Precision = "fp32",
     ) -> None:
         self._name = name
         self._device = device
         self._batch_size = batch_size
+        self._precision = precision
         model.to(device)
         model.eval()
+        # inference._forward runs each member under the autocast of its precision.
+        for member in inference.bag_members(model)[0]:
+            set_model_precision(member, precision)
         self._model = model
         self._sources = tuple(str(source) for source in model.sources)
         self._sample_rate = int(model.samplerate)
@@ -68,6 +74,11 @@ class DemucsEngine:
     @property
     def device(self) -> str:
         return self._device
+
+    @property
+    def precision(self) -> Precision:
+        """The arithmetic of the model's layers (the output is float32 whatever it is)."""
+        return self._precision
 
     @property
     def model(self) -> Model:

@@ -1,4 +1,5 @@
-"""Engine registry: `get_engine(name, device=...)` loads a model once per process.
+"""Engine registry: `get_engine(name, device=..., precision=...)` loads a model once per
+process.
 
 Torch is imported lazily here so that `isomix serve` can import this module torch-free.
 """
@@ -12,11 +13,14 @@ from typing import Literal
 from isomix import storage
 from isomix.config import get_settings
 from isomix.separation.base import Engine
+from isomix.separation.precision import Precision
+from isomix.separation.precision import resolve as resolve_precision
 
 CLASSIC_ENGINE = "classic"
 
-# Keyed by (name, device, models_dir): a process that changes data dir (tests) gets fresh ones.
-_engines: dict[tuple[str, str, str], Engine] = {}
+# Keyed by (name, device, precision, models_dir): a process that changes data dir (tests)
+# gets fresh ones.
+_engines: dict[tuple[str, str, str, str], Engine] = {}
 _lock = threading.Lock()
 _threads_configured = False
 
@@ -52,19 +56,27 @@ def resolve_device(device: Literal["cpu", "cuda", "auto"] | str) -> str:
     return device
 
 
-def get_engine(name: str, *, device: str = "cpu") -> Engine:
+def get_engine(name: str, *, device: str = "cpu", precision: str | None = None) -> Engine:
     """The engine for model `name` on `device`, loaded on first use and then reused.
 
-    Raises ModelNotInstalledError when `name` is not installed, DeviceUnavailableError when
-    the device is not there.
+    `precision` (auto, fp32, bf16, fp16; default: the precision setting) is resolved by
+    `separation.precision.resolve`. Raises ModelNotInstalledError when `name` is not
+    installed, DeviceUnavailableError when the device is not there, ValueError for an
+    unknown precision.
     """
-    # The classic engine is plain numpy: one instance serves every device.
-    resolved = "cpu" if name == CLASSIC_ENGINE else resolve_device(device)
-    key = (name, resolved, str(storage.models_dir()))
+    # The classic engine is plain numpy: one instance serves every device and precision.
+    arithmetic: Precision = "fp32"
+    if name == CLASSIC_ENGINE:
+        resolved = "cpu"
+    else:
+        resolved = resolve_device(device)
+        setting = get_settings().precision if precision is None else precision
+        arithmetic = resolve_precision(setting, resolved)
+    key = (name, resolved, arithmetic, str(storage.models_dir()))
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _load(name, resolved)
+            engine = _load(name, resolved, arithmetic)
             _engines[key] = engine
         return engine
 
@@ -75,7 +87,7 @@ def clear_engine_cache() -> None:
         _engines.clear()
 
 
-def _load(name: str, device: str) -> Engine:
+def _load(name: str, device: str, precision: Precision) -> Engine:
     if name == CLASSIC_ENGINE:
         # Written by the classic-engine work; imported by name so this builds before it lands.
         classic = importlib.import_module("isomix.separation.classic")
@@ -85,7 +97,7 @@ def _load(name: str, device: str) -> Engine:
     from isomix.separation.demucs_engine import DemucsEngine, load_model
 
     model = load_model(name, storage.models_dir())
-    return DemucsEngine(name, model, device=device)
+    return DemucsEngine(name, model, device=device, precision=precision)
 
 
 def _configure_torch_threads() -> None:

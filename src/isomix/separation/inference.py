@@ -452,7 +452,10 @@ class _Runner:
 
 
 def _forward(model: Model, inputs: torch.Tensor, device: str | torch.device) -> torch.Tensor:
-    with torch.inference_mode():
+    # The precision the engine set for this model (fp32 unless set): autocast, float32 out.
+    from isomix.separation.precision import autocast_for
+
+    with torch.inference_mode(), autocast_for(model, device):
         result: Any = model(inputs.to(device))
-    estimates: torch.Tensor = result.to("cpu")
+    estimates: torch.Tensor = result.to("cpu", torch.float32)
     return estimates
