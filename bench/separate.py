@@ -4,16 +4,24 @@
 
 Builds an htdemucs-sized HTDemucs with random weights into a temporary demucs repo (`.th`)
 and installs the same file for IsoMix in a temporary ISOMIX_DATA_DIR, writes one 60 s
-stereo WAV, then alternates the two commands BENCH_RUNS times each (default 3) and prints
-the median wall time, the median of the paired ratios isomix/demucs, the real-time factor
-(wall / audio duration) and the peak RSS of each run (os.wait4 on that child).
+stereo WAV, then alternates three commands BENCH_RUNS times each (default 3): isomix at its
+default precision (`auto`: bf16 on CPUs with native bf16), isomix `--precision fp32`, and
+demucs. It prints the median wall time, the median of the paired ratios against demucs, the
+real-time factor (wall / audio duration) and the peak RSS of each run (os.wait4 on that
+child), and the output-to-difference ratio of the default precision's stems against fp32's
+(10*log10(sum(fp32**2) / sum((fp32 - default)**2)) over all stems, float32 WAVs, from one
+more run of each with --shifts 0: shifts draw a random offset per run).
+
+The track: BENCH_TRACK (any file isomix decodes) from BENCH_START seconds (default 30), else
+the real song in ../shared/testdata/full_mixes when present, else synthetic music.
 BENCH_SHIFTS (default 1, both tools' default) and BENCH_SECONDS (default 60) can be changed;
-BENCH_THREADS=N runs both with OMP_NUM_THREADS=N (torch's thread count) instead of torch's
+BENCH_THREADS=N runs all with OMP_NUM_THREADS=N (torch's thread count) instead of torch's
 default, e.g. on a busy machine where 2 threads per process mostly wait for each other.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -28,6 +36,10 @@ import scipy.io.wavfile
 from bench_common import SAMPLE_RATE, build_htdemucs_sized_repo, install_model, music_like
 
 MODEL_NAME = "bench_htdemucs"
+REAL_SONG = (
+    Path(__file__).resolve().parents[2]
+    / "shared/testdata/full_mixes/Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg"
+)
 
 
 @dataclass
@@ -50,6 +62,35 @@ def _run(command: list[str], env: dict[str, str], log: Path) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def _track(seconds: float) -> tuple[np.ndarray, str]:
+    chosen = os.environ.get("BENCH_TRACK")
+    path = Path(chosen) if chosen else REAL_SONG
+    if not path.exists():
+        if chosen:
+            raise SystemExit(f"BENCH_TRACK {chosen}: no such file")
+        return music_like(seconds, seed=1), "synthetic music (bench_common.music_like)"
+    from isomix.audio.io import decode
+
+    start = int(float(os.environ.get("BENCH_START", "30")) * SAMPLE_RATE)
+    audio = decode(path, sample_rate=SAMPLE_RATE)[:, start : start + int(seconds * SAMPLE_RATE)]
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, 2, axis=0)
+    return audio, f"{path.name} from {start / SAMPLE_RATE:g} s"
+
+
+def _stems(folder: Path) -> dict[str, np.ndarray]:
+    return {
+        path.stem: scipy.io.wavfile.read(path)[1].astype(np.float64)
+        for path in sorted(folder.glob("*.wav"))
+    }
+
+
+def _ratio_db(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> float:
+    signal = sum(float(np.sum(audio**2)) for audio in reference.values())
+    noise = sum(float(np.sum((audio - other[name]) ** 2)) for name, audio in reference.items())
+    return float("inf") if noise == 0 else 10 * math.log10(signal / noise)
+
+
 def main() -> int:
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     shifts = os.environ.get("BENCH_SHIFTS", "1")
@@ -60,48 +101,70 @@ def main() -> int:
         weights = build_htdemucs_sized_repo(repo, MODEL_NAME)
         install_model(temp / "data" / "models", MODEL_NAME, weights)
         track = temp / "song.wav"
-        audio = music_like(seconds, seed=1)
+        audio, described = _track(seconds)
+        seconds = audio.shape[-1] / SAMPLE_RATE
         pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
         scipy.io.wavfile.write(track, SAMPLE_RATE, pcm.T.copy())
 
         env = {**os.environ, "ISOMIX_DATA_DIR": str(temp / "data")}
+        env.pop("ISOMIX_PRECISION", None)  # the default precision is `auto`
         threads = os.environ.get("BENCH_THREADS")
         if threads:
             env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+        def isomix(shifts: str, out: str, *options: str) -> list[str]:
+            return [sys.executable, "-m", "isomix", "separate", "-n", MODEL_NAME, *options,
+                    "--shifts", shifts, "--float32", str(track), "-o", str(temp / out)]  # fmt: skip
+
         commands = {
-            "isomix": [sys.executable, "-m", "isomix", "separate", "-n", MODEL_NAME,
-                       "--shifts", shifts, str(track), "-o", str(temp / "out_isomix")],
+            "isomix": isomix(shifts, "out_isomix"),
+            "fp32": isomix(shifts, "out_fp32", "--precision", "fp32"),
             "demucs": [sys.executable, "-m", "demucs", "--repo", str(repo), "-n", MODEL_NAME,
-                       "--shifts", shifts, str(track), "-o", str(temp / "out_demucs")],
+                       "--shifts", shifts, "--float32", str(track),
+                       "-o", str(temp / "out_demucs")],
         }  # fmt: skip
         results: dict[str, list[Run]] = {name: [] for name in commands}
-        print(f"{seconds:g} s stereo track, shifts={shifts}, {runs} runs each, alternating, "
-              f"torch threads: {threads or 'default'}")  # fmt: skip
+        print(f"{seconds:g} s stereo track ({described}), shifts={shifts}, {runs} runs each, "
+              f"alternating, torch threads: {threads or 'default'}")  # fmt: skip
         for index in range(runs):
             for name, command in commands.items():
                 run = _run(command, env, temp / f"{name}.log")
                 results[name].append(run)
                 print(f"  run {index + 1} {name:6s} {run.wall_s:7.1f} s  CPU {run.cpu_s:7.1f} s  "
                       f"peak RSS {run.peak_rss_mb:6.0f} MB", flush=True)  # fmt: skip
+        precision_line = (temp / "isomix.log").read_text().split("Separating", 1)[-1]
+        # Shifts draw a random offset per run: compare the precisions without one.
+        _run(isomix("0", "unshifted_isomix"), env, temp / "isomix.log")
+        _run(isomix("0", "unshifted_fp32", "--precision", "fp32"), env, temp / "fp32.log")
+        outputs = {
+            name: _stems(temp / f"unshifted_{name}" / MODEL_NAME / "song")
+            for name in ("isomix", "fp32")
+        }
 
     print()
+    names = {"isomix": "isomix (default precision)", "fp32": "isomix --precision fp32",
+             "demucs": "python -m demucs"}  # fmt: skip
     for name, name_runs in results.items():
         wall = statistics.median(run.wall_s for run in name_runs)
         cpu = statistics.median(run.cpu_s for run in name_runs)
         rss = max(run.peak_rss_mb for run in name_runs)
-        print(f"{name:6s} median {wall:7.1f} s  RTF {wall / seconds:5.2f}  "
+        print(f"{names[name]:27s} median {wall:7.1f} s  RTF {wall / seconds:5.2f}  "
               f"CPU {cpu:7.1f} s  peak RSS {rss:.0f} MB")  # fmt: skip
-    ratios = [
-        ours.wall_s / theirs.wall_s
-        for ours, theirs in zip(results["isomix"], results["demucs"], strict=True)
-    ]
-    cpu_ratios = [
-        ours.cpu_s / theirs.cpu_s
-        for ours, theirs in zip(results["isomix"], results["demucs"], strict=True)
-    ]
-    print(f"ratio isomix/demucs: median {statistics.median(ratios):.3f} "
-          f"(runs: {', '.join(f'{r:.3f}' for r in ratios)}; target <= 0.9)")  # fmt: skip
-    print(f"CPU-time ratio isomix/demucs: median {statistics.median(cpu_ratios):.3f}")
+    print(f"default precision: {precision_line.split(';')[0].strip()}")
+    for name, target in (("isomix", "target <= 0.5, aim 0.33"), ("fp32", "target <= 0.9")):
+        ratios = [
+            ours.wall_s / theirs.wall_s
+            for ours, theirs in zip(results[name], results["demucs"], strict=True)
+        ]
+        cpu_ratios = [
+            ours.cpu_s / theirs.cpu_s
+            for ours, theirs in zip(results[name], results["demucs"], strict=True)
+        ]
+        print(f"ratio {names[name]} / demucs: median {statistics.median(ratios):.3f} "
+              f"(runs: {', '.join(f'{r:.3f}' for r in ratios)}; {target}); "
+              f"CPU-time ratio {statistics.median(cpu_ratios):.3f}")  # fmt: skip
+    print(f"output-to-difference ratio, default precision against fp32 (shifts 0): "
+          f"{_ratio_db(outputs['fp32'], outputs['isomix']):.1f} dB (target >= 40)")  # fmt: skip
     return 0
 
 
