@@ -354,7 +354,7 @@ def main() -> int:
                 delays, connected, kinds, peak, before = asyncio.run(
                     sse_streams(base, busy, streams, poll_seconds, server.pid)
                 )
-                still = client.get(f"/api/projects/{busy}").json()["status"]
+                still = "see below"
                 if delays:
                     cuts = statistics.quantiles(delays, n=100)
                     print(
@@ -368,6 +368,13 @@ def main() -> int:
                 print(
                     f"  API process RSS: {before:.0f} MB before, peak {peak:.0f} MB "
                     "(target < 300 MB)"
+                )
+                sys.stdout.flush()
+                asked = time.perf_counter()
+                after = client.get(f"/api/projects/{busy}")
+                print(
+                    f"  after the streams: status {after.json()['status']}, answered in "
+                    f"{time.perf_counter() - asked:.2f} s"
                 )
                 client.post(f"/api/projects/{busy}/cancel")
         finally:
