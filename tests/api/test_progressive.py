@@ -330,6 +330,7 @@ def test_part_writer_announces_only_what_is_on_disk(
     client: TestClient, song: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(progressive, "PUBLISH_INTERVAL_SECONDS", 1.0)
+    monkeypatch.setattr(progressive, "PUBLISH_AUDIO_SECONDS", 250 / RATE)
     _, created = upload(client, song, model=MODEL)
     project_id = str(created["id"])
     from isomix.jobs import lease
@@ -346,7 +347,7 @@ def test_part_writer_announces_only_what_is_on_disk(
         return real_renew(*args, **values)
 
     monkeypatch.setattr(lease, "renew", renew)
-    clock = iter([0.0, 0.5, 2.0, 2.1]).__next__
+    clock = iter([0.0, 0.5, 0.6, 2.1]).__next__
     with lease.LeaseKeeper(Project, project_id, worker_id="w") as keeper:
         writer = PartWriter(keeper, RATE, clock=clock)
         for start in (0, 100, 300, 600):
@@ -355,8 +356,8 @@ def test_part_writer_announces_only_what_is_on_disk(
             writer.add(start, {"a": part, "b": -part})
         writer.publish()
         writer.close()
-    # Published at once, then at most once a second, and the rest at the end; every
-    # announcement covered by the file.
+    # The first part at once; 200 frames 0.5 s later wait; 300 more (past 250 frames) go at
+    # once; the last 50, 1.5 s later, too; every announcement covered by the file.
     assert [seconds * RATE for seconds, _ in announced] == pytest.approx([100, 600, 650])
     assert all(seconds * RATE <= on_disk for seconds, on_disk in announced)
     assert body_of(client, project_id)["ready_seconds"] == pytest.approx(650 / RATE)

@@ -13,6 +13,7 @@ Torch-free: the API reads the layout with `read_parts`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,8 +35,12 @@ MANIFEST: Final = "parts.json"
 CHANNELS: Final = 2
 SAMPLE_BYTES: Final = 2  # 16-bit little-endian, interleaved
 FRAME_BYTES: Final = CHANNELS * SAMPLE_BYTES
-# Parts arrive once per model segment (seconds apart); faster ones are announced together.
+# Parts arrive once per model segment, about 5.9 s of audio each for htdemucs: every one is
+# announced at once (two segments that run side by side end together, and the second one
+# must not wait for the next). Small parts (short segments, fast devices) are announced
+# together, at most once per interval.
 PUBLISH_INTERVAL_SECONDS: Final = 1.0
+PUBLISH_AUDIO_SECONDS: Final = 4.0
 
 
 def pcm_file_name(stem: str) -> str:
@@ -56,15 +61,31 @@ class Parts:
 
 
 def read_parts(project_id: str, worker_id: str) -> Parts | None:
-    """The parts folder of the job `worker_id` runs, or None when there is none (yet)."""
+    """The parts folder of the job `worker_id` runs, or None when there is none (yet).
+
+    A folder's manifest is written once, before anything is announced, and never changes,
+    so what was read is remembered (every body of a processing project asks)."""
     directory = storage.resolve(storage.partial_dir(project_id, worker_id))
+    known = _known_parts.get(directory)
+    if known is not None:
+        return known
     try:
         manifest = storage.read_json(directory / MANIFEST)
         names = tuple(str(name) for name in manifest["names"])
         sample_rate = int(manifest["sample_rate"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return Parts(directory=directory, names=names, sample_rate=sample_rate)
+    parts = Parts(directory=directory, names=names, sample_rate=sample_rate)
+    with _known_lock:
+        if len(_known_parts) >= _KNOWN_AT_MOST:
+            _known_parts.clear()
+        _known_parts[directory] = parts
+    return parts
+
+
+_KNOWN_AT_MOST: Final = 256
+_known_parts: dict[Path, Parts] = {}
+_known_lock = threading.Lock()
 
 
 def remove_parts(project_id: str, worker_id: str) -> None:
@@ -113,7 +134,11 @@ class PartWriter:
             file.flush()  # in the page cache, where the API's reads see it
         self.frames += lengths.pop()
         now = self._clock()
-        if now - self._last_publish >= PUBLISH_INTERVAL_SECONDS:
+        unannounced = (self.frames - self.published) / self.sample_rate
+        if (
+            now - self._last_publish >= PUBLISH_INTERVAL_SECONDS
+            or unannounced >= PUBLISH_AUDIO_SECONDS
+        ):
             self._last_publish = now
             self.publish()
 
