@@ -363,3 +363,41 @@ def test_part_writer_announces_only_what_is_on_disk(
     assert body_of(client, project_id)["ready_seconds"] == pytest.approx(650 / RATE)
     with pytest.raises(ValueError, match="does not follow"):
         writer.add(10, {"a": part, "b": part})
+
+
+def test_parts_follow_the_owner_and_the_signed_link_in_accounts_mode(
+    set_env: SetEnv, client: TestClient, song: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.accounts_support import bearer, fresh_rate_limits, make_user
+    from isomix.jobs import lease
+    from isomix.models import Project
+
+    set_env(auth_mode="accounts")
+    fresh_rate_limits(monkeypatch)
+    ann, bob = make_user("ann@example.com", plan="pro"), make_user("bob@example.com")
+    response = client.post(
+        "/api/projects",
+        files={"file": ("song.wav", song, "audio/wav")},
+        data={"model": MODEL},
+        headers=bearer(ann),
+    )
+    assert response.status_code == 202
+    project_id = response.json()["id"]
+    assert lease.claim(Project, project_id, worker_id="w") is lease.Claim.claimed
+    with lease.LeaseKeeper(Project, project_id, worker_id="w") as keeper:
+        writer = PartWriter(keeper, RATE)
+        part = np.full((2, RATE), 0.25, np.float32)
+        writer.add(0, {"vocals": part, "no_vocals": -part})
+        writer.close()
+    body = client.get(f"/api/projects/{project_id}", headers=bearer(ann)).json()
+    assert body["ready_seconds"] == pytest.approx(1.0)
+    link = next(s["preview_url"] for s in body["stems"] if s["name"] == "vocals")
+    assert "sig=" in link  # a signed link
+    signed = client.get(link)  # no credentials: the signature is enough
+    assert signed.status_code == 200 and frames_of(signed.content)[0] == RATE
+    path = f"/api/projects/{project_id}/stems/vocals?variant=preview"
+    assert client.get(path, headers=bearer(ann)).status_code == 200
+    assert client.get(path, headers=bearer(bob)).status_code == 404
+    assert client.get(path).status_code == 401
+    bob_body = client.get(f"/api/projects/{project_id}", headers=bearer(bob))
+    assert bob_body.status_code == 404
