@@ -6,9 +6,10 @@ and the autocast around a forward pass.
 Autocast runs convolutions, linears and attention in the low precision and leaves the rest
 in float32: the STFT and iSTFT (autocast's float32 list), the mixture and spectrogram
 normalisation (their inputs are float32), and the model's output (float32 once the branches
-are denormalised and summed). Measured on an htdemucs-sized HTDemucs, the difference from
-fp32 is spread over all layers: no single layer kept in fp32 gains more than 2 dB
-(norms, attention and the spectrogram ends: under 0.1 dB), so none is.
+are denormalised and summed). Measured on an htdemucs-sized HTDemucs with real music
+(output 48.5 dB above its difference from fp32), that difference builds up over all layers:
+keeping the norms, the attention or the spectrogram ends in fp32 gains under 0.1 dB, the
+first or the last layer of a branch 1.3-2.1 dB, all four 13 dB at twice the time; so none is.
 
 Importable without torch.
 """
