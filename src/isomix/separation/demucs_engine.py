@@ -16,7 +16,7 @@ from isomix.separation.base import (
     SeparationOptions,
 )
 from isomix.separation.inference import Model
-from isomix.separation.precision import Precision, set_model_precision
+from isomix.separation.precision import Precision
 
 # Segments per forward pass. On CPU, batching costs more time per segment (htdemucs-sized
 # model, one thread: about 4.5 CPU-s per 7.8 s segment alone, 5.2 in twos, 6.2 in threes)
@@ -51,9 +51,6 @@ class DemucsEngine:
         self._precision = precision
         model.to(device)
         model.eval()
-        # inference._forward runs each member under the autocast of its precision.
-        for member in inference.bag_members(model)[0]:
-            set_model_precision(member, precision)
         self._model = model
         self._sources = tuple(str(source) for source in model.sources)
         self._sample_rate = int(model.samplerate)
@@ -135,6 +132,7 @@ class DemucsEngine:
             progress=progress,
             workers=self._segment_workers(stems.nbytes),
             on_final=None if on_part is None else self._parts_to(on_part, out, mean, std),
+            precision=self._precision,
         )
         out *= std
         out += mean

@@ -47,6 +47,7 @@ from demucs.apply import BagOfModels
 from demucs.htdemucs import HTDemucs
 
 from isomix.separation.base import ProgressCallback
+from isomix.separation.precision import Precision, autocast
 
 # A demucs Demucs / HDemucs / HTDemucs or a BagOfModels of them. Typed Any: they carry
 # attributes (sources, samplerate, segment, ...) that nn.Module does not declare.
@@ -273,6 +274,7 @@ def apply_model(
     transition_power: float = 1.0,
     workers: int = 1,
     on_final: FinalCallback | None = None,
+    precision: Precision = "fp32",
 ) -> torch.Tensor:
     """Separate `mix` (channels, length) into (sources, channels, length), like demucs'
     `apply_model(model, ((mix - mix_mean) / mix_std)[None], split=True, ...)[0]`.
@@ -303,7 +305,7 @@ def apply_model(
         raise ValueError(f"out must be float32 {(len(sources), channels, length)}")
 
     runner = _Runner(mix, out, segment, overlap, device, batch_size, mix_mean, mix_std,
-                     transition_power, progress, on_final)  # fmt: skip
+                     transition_power, progress, on_final, precision)  # fmt: skip
     if workers == 1:
         runner.run(model, shifts, _InlineExecutor(), 1)
     else:
@@ -371,6 +373,7 @@ class _Runner:
     transition_power: float
     progress: ProgressCallback | None
     on_final: FinalCallback | None
+    precision: Precision
 
     def run(self, model: Model, shifts: int, pool: Executor, workers: int) -> None:
         members, weights = bag_members(model)
@@ -429,7 +432,7 @@ class _Runner:
                 inputs = torch.empty(len(batch), channels, model_length)
                 for row, seg in zip(inputs, batch, strict=True):
                     reader.read_into(row, base_start + seg.offset, seg.length)
-                future = pool.submit(_forward, member, inputs, self.device)
+                future = pool.submit(_forward, member, inputs, self.device, self.precision)
                 in_flight.append((batch, model_length, future))
                 del inputs
                 if len(in_flight) < workers:
@@ -451,11 +454,11 @@ class _Runner:
             pass_progress(1.0)
 
 
-def _forward(model: Model, inputs: torch.Tensor, device: str | torch.device) -> torch.Tensor:
-    # The precision the engine set for this model (fp32 unless set): autocast, float32 out.
-    from isomix.separation.precision import autocast_for
-
-    with torch.inference_mode(), autocast_for(model, device):
+def _forward(
+    model: Model, inputs: torch.Tensor, device: str | torch.device, precision: Precision
+) -> torch.Tensor:
+    # Under the autocast of `precision` (nothing for fp32); the estimates are float32.
+    with torch.inference_mode(), autocast(precision, device):
         result: Any = model(inputs.to(device))
     estimates: torch.Tensor = result.to("cpu", torch.float32)
     return estimates

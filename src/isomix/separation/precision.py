@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +38,6 @@ _NATIVE_FLAGS: dict[Precision, frozenset[str]] = {
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-_assigned: weakref.WeakKeyDictionary[Any, Precision] = weakref.WeakKeyDictionary()
 
 
 @functools.cache
@@ -95,16 +93,6 @@ def _warn_once(key: str, message: str) -> None:
     log.warning(message)
 
 
-def set_model_precision(model: Any, precision: Precision) -> None:
-    """Run `model`'s forward passes (see `autocast_for`) in `precision` from now on."""
-    _assigned[model] = precision
-
-
-def model_precision(model: Any) -> Precision:
-    """The precision set for `model`; fp32 when none was (demucs' own arithmetic)."""
-    return _assigned.get(model, "fp32")
-
-
 @contextmanager
 def autocast(precision: Precision, device: Any) -> Iterator[None]:
     """Autocast to `precision` on `device` (a str or torch.device); nothing for fp32."""
@@ -116,8 +104,3 @@ def autocast(precision: Precision, device: Any) -> Iterator[None]:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     with torch.autocast(torch.device(device).type, dtype=dtype):
         yield
-
-
-def autocast_for(model: Any, device: Any) -> Any:
-    """The autocast context for one forward pass of `model` on `device`."""
-    return autocast(model_precision(model), device)
