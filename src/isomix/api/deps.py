@@ -3,9 +3,9 @@ the check that a worker can take new work (`WorkerAvailable`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -16,10 +16,28 @@ from isomix.config import Settings, get_settings
 from isomix.db import get_sessionmaker
 from isomix.models import Export, Project, User
 
+T = TypeVar("T")
 
-def get_session() -> Iterator[Session]:
-    with get_sessionmaker()() as session:
+
+# A request's sync dependencies and route each run in a thread of a shared pool (40), and the
+# request waits for a free thread between them. A request that held a database connection
+# while waiting could wait forever once every thread is taken by requests waiting for a
+# connection (the pool holds fewer): hundreds of event streams opened at once hung the API.
+# So no connection is held across that wait: the loading dependencies below end their
+# transaction (`_released`), and the session is closed on the event loop, not in a thread.
+async def get_session() -> AsyncIterator[Session]:
+    session = get_sessionmaker()()
+    try:
         yield session
+    finally:
+        session.close()
+
+
+def _released(session: Session, loaded: T) -> T:
+    """`loaded`, with the session's connection given back (objects stay usable: the
+    sessions do not expire them on commit)."""
+    session.commit()
+    return loaded
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -43,11 +61,11 @@ def _owned_export(session: Session, export_id: str, owner_id: str) -> Export:
 
 
 def get_project(project_id: str, session: SessionDep, principal: CurrentUser) -> Project:
-    return _owned_project(session, project_id, principal.user_id)
+    return _released(session, _owned_project(session, project_id, principal.user_id))
 
 
 def get_export(export_id: str, session: SessionDep, principal: CurrentUser) -> Export:
-    return _owned_export(session, export_id, principal.user_id)
+    return _released(session, _owned_export(session, export_id, principal.user_id))
 
 
 ProjectDep = Annotated[Project, Depends(get_project)]
@@ -75,9 +93,10 @@ def get_linked_project(project_id: str, request: Request, session: SessionDep) -
         if project is None:
             raise not_found("Project")
         _signer_enabled(session, project.owner_id)
-        return Linked(project, None)
+        return _released(session, Linked(project, None))
     principal = current_principal(request)
-    return Linked(_owned_project(session, project_id, principal.user_id), principal)
+    owned = _owned_project(session, project_id, principal.user_id)
+    return _released(session, Linked(owned, principal))
 
 
 def get_linked_export(export_id: str, request: Request, session: SessionDep) -> Linked:
@@ -86,9 +105,10 @@ def get_linked_export(export_id: str, request: Request, session: SessionDep) -> 
         if export is None:
             raise not_found("Export")
         _signer_enabled(session, export.project.owner_id)
-        return Linked(export, None)
+        return _released(session, Linked(export, None))
     principal = current_principal(request)
-    return Linked(_owned_export(session, export_id, principal.user_id), principal)
+    owned = _owned_export(session, export_id, principal.user_id)
+    return _released(session, Linked(owned, principal))
 
 
 LinkedProject = Annotated[Linked, Depends(get_linked_project)]
