@@ -63,3 +63,22 @@ def music_like(seconds: float, seed: int = 0) -> npt.NDArray[np.float32]:
         audio[0, start : start + t.size] = 0.3 * chord + 0.25 * bass + 0.2 * hits[0]
         audio[1, start : start + t.size] = 0.25 * chord + 0.25 * bass + 0.2 * hits[1]
     return audio
+
+
+def wait_until_ready(client: Any, server: Any, log_path: Path, timeout: float = 120.0) -> None:
+    """Wait for an `isomix serve` child (subprocess.Popen) to answer /readyz on `client`
+    (an httpx.Client); exit with the end of its log if it dies or takes too long."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(log_path.read_text()[-3000:])
+        time.sleep(0.2)

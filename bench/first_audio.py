@@ -38,7 +38,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-from bench_common import SAMPLE_RATE, build_htdemucs_sized_repo, install_model, music_like
+from bench_common import (
+    SAMPLE_RATE,
+    build_htdemucs_sized_repo,
+    install_model,
+    music_like,
+    wait_until_ready,
+)
 
 MODEL = "bench_htdemucs"
 FIRST_SECONDS = 10.0
@@ -107,16 +113,7 @@ def run(temp: Path, data_dir: Path, song: bytes, progressive: bool, poll: float)
         )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(log_path.read_text()[-3000:])
-                time.sleep(0.2)
+            wait_until_ready(client, server, log_path)
             warm = upload(client, "warm-up.wav", wav_bytes(music_like(2.0, seed=99)))
             while body(client, warm)["status"] != "ready":
                 time.sleep(0.5)

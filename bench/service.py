@@ -43,7 +43,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench_common import SAMPLE_RATE, build_htdemucs_sized_repo, install_model, music_like
+from bench_common import (
+    SAMPLE_RATE,
+    build_htdemucs_sized_repo,
+    install_model,
+    music_like,
+    wait_until_ready,
+)
 
 SIZED_MODEL = "bench_htdemucs"
 
@@ -304,16 +310,7 @@ def main() -> int:
         )
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        if client.get("/readyz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit((temp / "serve.log").read_text()[-3000:])
-                    time.sleep(0.2)
+                wait_until_ready(client, server, (temp / "serve.log"))
                 warm = upload(client, "warm-up.wav", wav_bytes(music_like(2.0, seed=99)), model)
                 wait_ready(client, [warm])
 
