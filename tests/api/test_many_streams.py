@@ -32,7 +32,7 @@ def server(data_dir: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    # log_config=None: leave the logging of the test process (other tests read the access log) alone.
+    # log_config=None: leave the test process's logging alone (other tests read the access log).
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_config=None)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
