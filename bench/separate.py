@@ -10,7 +10,8 @@ demucs. It prints the median wall time, the median of the paired ratios against 
 real-time factor (wall / audio duration) and the peak RSS of each run (os.wait4 on that
 child), and the output-to-difference ratio of the default precision's stems against fp32's
 (10*log10(sum(fp32**2) / sum((fp32 - default)**2)) over all stems, float32 WAVs, from one
-more run of each with --shifts 0: shifts draw a random offset per run).
+more run of each with --shifts 0: shifts draw a random offset per run), and the largest
+difference between fp32's stems and demucs' in that run.
 
 The track: BENCH_TRACK (any file isomix decodes) from BENCH_START seconds (default 30), else
 the real song in ../shared/testdata/full_mixes when present, else synthetic music.
@@ -136,9 +137,12 @@ def main() -> int:
         # Shifts draw a random offset per run: compare the precisions without one.
         _run(isomix("0", "unshifted_isomix"), env, temp / "isomix.log")
         _run(isomix("0", "unshifted_fp32", "--precision", "fp32"), env, temp / "fp32.log")
+        unshifted_demucs = [*commands["demucs"][:-1], str(temp / "unshifted_demucs")]
+        unshifted_demucs[unshifted_demucs.index("--shifts") + 1] = "0"
+        _run(unshifted_demucs, env, temp / "demucs.log")
         outputs = {
             name: _stems(temp / f"unshifted_{name}" / MODEL_NAME / "song")
-            for name in ("isomix", "fp32")
+            for name in ("isomix", "fp32", "demucs")
         }
 
     print()
@@ -165,6 +169,11 @@ def main() -> int:
               f"CPU-time ratio {statistics.median(cpu_ratios):.3f}")  # fmt: skip
     print(f"output-to-difference ratio, default precision against fp32 (shifts 0): "
           f"{_ratio_db(outputs['fp32'], outputs['isomix']):.1f} dB (target >= 40)")  # fmt: skip
+    largest = max(
+        float(np.max(np.abs(audio - outputs["fp32"][name])))
+        for name, audio in outputs["demucs"].items()
+    )
+    print(f"fp32 against python -m demucs (shifts 0): max |diff| {largest:.2e} (limit 1e-4)")
     return 0
 
 

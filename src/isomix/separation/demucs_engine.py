@@ -15,8 +15,9 @@ from isomix.separation.base import (
     ProgressCallback,
     SeparationOptions,
 )
+from isomix.separation.channels_last import to_channels_last
 from isomix.separation.inference import Model
-from isomix.separation.precision import Precision
+from isomix.separation.precision import Precision, lower_weights
 
 # Segments per forward pass. On CPU, batching costs more time per segment (htdemucs-sized
 # model, one thread: about 4.5 CPU-s per 7.8 s segment alone, 5.2 in twos, 6.2 in threes)
@@ -51,6 +52,11 @@ class DemucsEngine:
         self._precision = precision
         model.to(device)
         model.eval()
+        # The engine owns the model from here: its weights may change type (bf16 on CPU)
+        # and layout (channels-last, what the CPU's convolution kernels compute in).
+        lower_weights(model, precision, device)
+        if device == "cpu":
+            to_channels_last(model)
         self._model = model
         self._sources = tuple(str(source) for source in model.sources)
         self._sample_rate = int(model.samplerate)
