@@ -37,6 +37,9 @@ def _mix(seconds: float, seed: int = 1) -> torch.Tensor:
 
 
 def _reference(model: torch.nn.Module, mix: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    # demucs with IsoMix's attention path (SDPA, not the MHA fast path: see
+    # inference._attention_through_sdpa), so that the same sums can be compared bit for bit.
+    inference._attention_through_sdpa()
     with torch.no_grad():
         result: torch.Tensor = demucs_apply_model(model, mix[None], **kwargs)[0]
     return result

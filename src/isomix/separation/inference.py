@@ -367,6 +367,23 @@ def _torch_threads_shared_by(workers: int) -> Iterator[None]:
                 torch.set_num_threads(_threads_before)
 
 
+@contextmanager
+def _all_threads_while_alone() -> Iterator[None]:
+    """In the calling thread, torch's whole thread count instead of a segment's share, if this
+    is the only separation sharing them (see `_torch_threads_shared_by`); else nothing."""
+    with _threads_lock:
+        alone = _threads_users == 1
+        if alone:
+            shared = torch.get_num_threads()
+            torch.set_num_threads(_threads_before)
+    try:
+        yield
+    finally:
+        if alone:
+            with _threads_lock:
+                torch.set_num_threads(shared)
+
+
 class _InlineExecutor(Executor):
     """Runs each call when it is submitted: one worker, the caller."""
 
@@ -440,21 +457,9 @@ class _Runner:
         done = 0
         # Up to `workers` forwards in flight; results are blended in segment order.
         in_flight: deque[tuple[list[_Segment], int, Future[torch.Tensor]]] = deque()
-        batches = iter(_batches(segments, self.batch_size))
-        while True:
-            batch = next(batches, None)
-            if batch is not None:
-                model_length = batch[0].model_length
-                inputs = torch.empty(len(batch), channels, model_length)
-                for row, seg in zip(inputs, batch, strict=True):
-                    reader.read_into(row, base_start + seg.offset, seg.length)
-                future = pool.submit(_forward, member, inputs, self.device, self.precision)
-                in_flight.append((batch, model_length, future))
-                del inputs
-                if len(in_flight) < workers:
-                    continue
-            if not in_flight:
-                break
+
+        def blend_oldest() -> None:
+            nonlocal done
             oldest, model_length, future = in_flight.popleft()
             estimates = future.result()
             for row_estimate, seg in zip(estimates, oldest, strict=True):
@@ -464,7 +469,31 @@ class _Runner:
                 blender.flush_until(complete_until.get(seg.offset, pass_length))
                 done += 1
                 pass_progress(done / len(segments))
-            del estimates, future
+
+        all_batches = _batches(segments, self.batch_size)
+        for index, batch in enumerate(all_batches):
+            model_length = batch[0].model_length
+            inputs = torch.empty(len(batch), channels, model_length)
+            for row, seg in zip(inputs, batch, strict=True):
+                reader.read_into(row, base_start + seg.offset, seg.length)
+            if workers > 1 and index == len(all_batches) - 1:
+                # The pass's last forward goes after the others, on all the threads: beside
+                # the one before it, it would have one thread and, once that one is done, a
+                # core to itself that it cannot use (an odd number of segments left a core
+                # idle for a whole segment).
+                while in_flight:
+                    blend_oldest()
+                with _all_threads_while_alone():
+                    result = _forward(member, inputs, self.device, self.precision)
+                future = _InlineExecutor().submit(lambda done_result=result: done_result)
+            else:
+                future = pool.submit(_forward, member, inputs, self.device, self.precision)
+            in_flight.append((batch, model_length, future))
+            del inputs
+            if len(in_flight) >= workers:
+                blend_oldest()
+        while in_flight:
+            blend_oldest()
         blender.finish(pass_length)
         if not segments:
             pass_progress(1.0)
