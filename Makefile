@@ -49,7 +49,7 @@ lint: install
 	@if [ -d frontend ]; then ./scripts/lint-frontend.sh; fi
 
 bench: install
-	$(BIN)/python bench/separate.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist frontend/dist-e2e

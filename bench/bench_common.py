@@ -3,7 +3,11 @@ and installing a model where `isomix` finds it."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -82,3 +86,24 @@ def wait_until_ready(client: Any, server: Any, log_path: Path, timeout: float = 
         if time.monotonic() > deadline or server.poll() is not None:
             raise SystemExit(log_path.read_text()[-3000:])
         time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure for `make bench`'s side-by-side table (bench/run_all.py)."""
+
+    name: str
+    measured: str  # the value as printed, with its unit
+    reference: str  # what it is compared with, measured in the same run ("" if nothing)
+    target: str
+    met: bool | None  # None: no target to meet
+
+
+def record(figures: Iterable[Figure]) -> None:
+    """Append `figures` to the JSON-lines file named by $BENCH_SUMMARY, when it is set."""
+    path = os.environ.get("BENCH_SUMMARY")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as summary:
+        for figure in figures:
+            summary.write(json.dumps(asdict(figure)) + "\n")

@@ -40,9 +40,11 @@ import httpx
 import numpy as np
 from bench_common import (
     SAMPLE_RATE,
+    Figure,
     build_htdemucs_sized_repo,
     install_model,
     music_like,
+    record,
     wait_until_ready,
 )
 
@@ -92,7 +94,10 @@ def wav_seconds(content: bytes) -> float:
         return frames / reader.getframerate()
 
 
-def run(temp: Path, data_dir: Path, song: bytes, progressive: bool, poll: float) -> None:
+def run(
+    temp: Path, data_dir: Path, song: bytes, progressive: bool, poll: float
+) -> tuple[float, float]:
+    """Seconds from the upload's answer to the first 10 s playable, and to ready."""
     label = "progressive" if progressive else "reference (ISOMIX_PROGRESSIVE=false)"
     port = free_port()
     env = {
@@ -161,6 +166,8 @@ def run(temp: Path, data_dir: Path, song: bytes, progressive: bool, poll: float)
         print(f"  first part announced: {first_part:.1f} s")
     print(f"  first {FIRST_SECONDS:.0f} s of every stem playable: {first_audio:.1f} s")
     print(f"  ready: {ready_at:.1f} s")
+    assert first_audio is not None
+    return first_audio, ready_at
 
 
 def main() -> int:
@@ -176,11 +183,21 @@ def main() -> int:
         # A fresh data directory for each run: the second upload must not find the first's
         # stems (same content and options reuse a stem set).
         order = (False, True) if os.environ.get("BENCH_REFERENCE_FIRST") == "1" else (True, False)
+        measured: dict[bool, tuple[float, float]] = {}
         for progressive in order:
             data_dir = temp / f"data-{progressive}"
             install_model(data_dir / "models", MODEL, weights)
             print(f"load average: {os.getloadavg()[0]:.2f}")
-            run(temp, data_dir, song, progressive, poll)
+            measured[progressive] = run(temp, data_dir, song, progressive, poll)
+    (first, ready), (_, reference_ready) = measured[True], measured[False]
+    record([
+        Figure(f"{seconds:.0f} s song: upload to its first {FIRST_SECONDS:.0f} s playable",
+               f"{first:.1f} s", f"{reference_ready:.1f} s without progressive output",
+               "<= 15 s", first <= 15),
+        Figure(f"{seconds:.0f} s song: upload to ready, progressive / not",
+               f"{ready / reference_ready:.3f}x ({ready:.1f} s)", f"{reference_ready:.1f} s",
+               "", None),
+    ])  # fmt: skip
     return 0
 
 

@@ -34,7 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
-from bench_common import SAMPLE_RATE, build_htdemucs_sized_repo, install_model, music_like
+from bench_common import (
+    SAMPLE_RATE,
+    Figure,
+    build_htdemucs_sized_repo,
+    install_model,
+    music_like,
+    record,
+)
 
 MODEL_NAME = "bench_htdemucs"
 REAL_SONG = (
@@ -148,14 +155,16 @@ def main() -> int:
     print()
     names = {"isomix": "isomix (default precision)", "fp32": "isomix --precision fp32",
              "demucs": "python -m demucs"}  # fmt: skip
+    wall = {name: statistics.median(run.wall_s for run in runs_) for name, runs_ in results.items()}
+    rss = {name: max(run.peak_rss_mb for run in runs_) for name, runs_ in results.items()}
     for name, name_runs in results.items():
-        wall = statistics.median(run.wall_s for run in name_runs)
         cpu = statistics.median(run.cpu_s for run in name_runs)
-        rss = max(run.peak_rss_mb for run in name_runs)
-        print(f"{names[name]:27s} median {wall:7.1f} s  RTF {wall / seconds:5.2f}  "
-              f"CPU {cpu:7.1f} s  peak RSS {rss:.0f} MB")  # fmt: skip
-    print(f"default precision: {precision_line.split(';')[0].strip()}")
-    for name, target in (("isomix", "target <= 0.5, aim 0.33"), ("fp32", "target <= 0.9")):
+        print(f"{names[name]:27s} median {wall[name]:7.1f} s  RTF {wall[name] / seconds:5.2f}  "
+              f"CPU {cpu:7.1f} s  peak RSS {rss[name]:.0f} MB")  # fmt: skip
+    precision = precision_line.split(";")[0].strip()
+    print(f"default precision: {precision}")
+    figures = []
+    for name, limit, target in (("isomix", 0.5, "<= 0.5, aim 0.33"), ("fp32", 0.9, "<= 0.9")):
         ratios = [
             ours.wall_s / theirs.wall_s
             for ours, theirs in zip(results[name], results["demucs"], strict=True)
@@ -164,16 +173,33 @@ def main() -> int:
             ours.cpu_s / theirs.cpu_s
             for ours, theirs in zip(results[name], results["demucs"], strict=True)
         ]
-        print(f"ratio {names[name]} / demucs: median {statistics.median(ratios):.3f} "
-              f"(runs: {', '.join(f'{r:.3f}' for r in ratios)}; {target}); "
+        ratio = statistics.median(ratios)
+        print(f"ratio {names[name]} / demucs: median {ratio:.3f} "
+              f"(runs: {', '.join(f'{r:.3f}' for r in ratios)}; target {target}); "
               f"CPU-time ratio {statistics.median(cpu_ratios):.3f}")  # fmt: skip
+        figures.append(Figure(
+            f"{seconds:g} s song, {names[name]}: time / Demucs CLI",
+            f"{ratio:.3f}x ({wall[name]:.1f} s)", f"{wall['demucs']:.1f} s", target,
+            ratio <= limit))  # fmt: skip
+        figures.append(Figure(
+            f"{seconds:g} s song, {names[name]}: peak RSS",
+            f"{rss[name]:.0f} MB", f"{rss['demucs']:.0f} MB", "<= Demucs CLI",
+            rss[name] <= rss["demucs"]))  # fmt: skip
+    ratio_db = _ratio_db(outputs["fp32"], outputs["isomix"])
     print(f"output-to-difference ratio, default precision against fp32 (shifts 0): "
-          f"{_ratio_db(outputs['fp32'], outputs['isomix']):.1f} dB (target >= 40)")  # fmt: skip
+          f"{ratio_db:.1f} dB (target >= 40)")  # fmt: skip
     largest = max(
         float(np.max(np.abs(audio - outputs["fp32"][name])))
         for name, audio in outputs["demucs"].items()
     )
     print(f"fp32 against python -m demucs (shifts 0): max |diff| {largest:.2e} (limit 1e-4)")
+    record([
+        *figures,
+        Figure(f"default precision ({precision}) against fp32", f"{ratio_db:.1f} dB", "",
+               ">= 40 dB", ratio_db >= 40),
+        Figure("fp32 stems against the Demucs CLI's, max |diff|", f"{largest:.1e}", "",
+               "<= 1e-4", largest <= 1e-4),
+    ])  # fmt: skip
     return 0
 
 

@@ -44,7 +44,10 @@ def get_engine(url: str | None = None) -> Engine:
     return engine
 
 
+@lru_cache(maxsize=4)
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
+    # Cached with its engine: every request opens sessions, and a new factory each time was
+    # a few per cent of a status read.
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
 
 
@@ -72,3 +75,4 @@ def reset_engines() -> None:
     while _ENGINES:
         _ENGINES.pop().dispose()
     get_engine.cache_clear()
+    get_sessionmaker.cache_clear()

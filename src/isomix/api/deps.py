@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from isomix.api.auth import CurrentUser, Principal, current_principal, signed_link
+from isomix.api.auth import CurrentUser, Principal, principal_for, signed_link
 from isomix.api.errors import ApiError, not_found
 from isomix.config import Settings, get_settings
 from isomix.db import get_sessionmaker
@@ -40,8 +40,13 @@ def _released(session: Session, loaded: T) -> T:
     return loaded
 
 
+async def _settings() -> Settings:
+    # A coroutine: FastAPI runs a plain function dependency in a worker thread.
+    return get_settings()
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 # Ownership is checked here and nowhere else: another user's object is a 404, exactly like
@@ -94,7 +99,7 @@ def get_linked_project(project_id: str, request: Request, session: SessionDep) -
             raise not_found("Project")
         _signer_enabled(session, project.owner_id)
         return _released(session, Linked(project, None))
-    principal = current_principal(request)
+    principal = principal_for(request)
     owned = _owned_project(session, project_id, principal.user_id)
     return _released(session, Linked(owned, principal))
 
@@ -106,7 +111,7 @@ def get_linked_export(export_id: str, request: Request, session: SessionDep) -> 
             raise not_found("Export")
         _signer_enabled(session, export.project.owner_id)
         return _released(session, Linked(export, None))
-    principal = current_principal(request)
+    principal = principal_for(request)
     owned = _owned_export(session, export_id, principal.user_id)
     return _released(session, Linked(owned, principal))
 
