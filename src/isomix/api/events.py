@@ -77,8 +77,11 @@ class Listener:
 
     async def wait(self, timeout: float) -> bool:
         """Whether something arrived within `timeout` seconds."""
+        # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, and
+        # every change wakes every stream.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrived.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._arrived.wait()
         arrived = self._arrived.is_set()
         self._arrived.clear()
         return arrived
