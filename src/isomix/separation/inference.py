@@ -332,10 +332,10 @@ def _attention_through_sdpa() -> None:
     Under inference mode a self-attention (query is key is value) takes the fast path,
     `torch._native_multi_head_attention`, which on CPU multiplies with `bmm` and a separate
     softmax; the regular path calls `scaled_dot_product_attention`, whose fused CPU kernel
-    took 28 ms instead of 67 per attention of an htdemucs-sized model in fp32 and 10 instead
-    of 93 under bf16 autocast: the whole forward pass 19% less time in fp32, 23% in bf16.
-    The sums are ordered differently, so stems move by float rounding (max |diff| against
-    `python -m demucs` in `make bench`).
+    took 28 ms instead of 67 per attention call of an htdemucs-sized model in fp32 and 10
+    instead of 93 under bf16 autocast (profiled, one segment). Over a 30 s separation in
+    fp32, 13.8 s became 12.6 s. The sums are ordered differently, so stems move by float
+    rounding (max |diff| against `python -m demucs` in `make bench`).
     """
     torch.backends.mha.set_fastpath_enabled(False)
 
@@ -484,8 +484,9 @@ class _Runner:
                 while in_flight:
                     blend_oldest()
                 with _all_threads_while_alone():
-                    result = _forward(member, inputs, self.device, self.precision)
-                future = _InlineExecutor().submit(lambda done_result=result: done_result)
+                    future = _InlineExecutor().submit(
+                        _forward, member, inputs, self.device, self.precision
+                    )
             else:
                 future = pool.submit(_forward, member, inputs, self.device, self.precision)
             in_flight.append((batch, model_length, future))
