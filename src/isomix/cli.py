@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from isomix.process_memory import use_one_malloc_arena
+
 # Order is the order shown in --help. Modules are imported only to register their parser,
 # so none of them may import torch at module level (`isomix serve` must stay torch-free).
 COMMANDS = (
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_one_malloc_arena()  # before any command starts a thread
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,6 +17,7 @@ from isomix.separation.base import (
 )
 from isomix.separation.channels_last import to_channels_last
 from isomix.separation.inference import Model
+from isomix.separation.peak_memory import lower_peak_memory
 from isomix.separation.precision import Precision, lower_weights
 
 # Segments per forward pass. On CPU, batching costs more time per segment (htdemucs-sized
@@ -55,6 +56,7 @@ class DemucsEngine:
         # The engine owns the model from here: its weights may change type (bf16 on CPU)
         # and layout (channels-last, what the CPU's convolution kernels compute in).
         lower_weights(model, precision, device)
+        lower_peak_memory(model)
         if device == "cpu":
             to_channels_last(model)
         self._model = model
