@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -202,6 +203,11 @@ class StemSet(Base):
     duration_seconds: Mapped[float] = mapped_column(Float)
     refcount: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The MP3 previews are still to be encoded (outputs.write_mp3_preview): until then the
+    # mixer plays each stem's quick preview.
+    previews_pending: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), index=True
+    )
 
 
 class Project(JobMixin, Base):

@@ -139,6 +139,7 @@ def claim_new(
                     stem_names={"names": list(names)},
                     duration_seconds=duration_seconds,
                     refcount=StemSet.refcount + 1,
+                    previews_pending=True,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -154,10 +155,44 @@ def claim_new(
             stem_names={"names": list(names)},
             duration_seconds=duration_seconds,
             refcount=1,
+            previews_pending=True,
         )
     )
     db.flush()
     return Registered(stem_set_id, directory)
+
+
+@dataclass(frozen=True)
+class PendingPreviews:
+    id: str
+    directory: str
+    names: tuple[str, ...]
+
+
+def next_pending_previews() -> PendingPreviews | None:
+    """The oldest stem set whose MP3 previews are still to be encoded, if any."""
+    with get_sessionmaker()() as db:
+        row = db.execute(
+            select(StemSet.id, StemSet.directory, StemSet.stem_names)
+            .where(StemSet.previews_pending)
+            .order_by(StemSet.created_at)
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return PendingPreviews(row.id, row.directory, tuple(row.stem_names.get("names", ())))
+
+
+def previews_done(pending: PendingPreviews) -> None:
+    """Mark the MP3 previews of `pending` written (unless the row has been pointed at other
+    files meanwhile: those have their own quick previews)."""
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(
+            update(StemSet)
+            .where(StemSet.id == pending.id, StemSet.directory == pending.directory)
+            .values(previews_pending=False)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def release(db: Session, stem_set_id: str | None) -> None:

@@ -5,6 +5,8 @@
                                              <stem>.pcm and parts.json (jobs/progressive.py)
     stems/<stem set id>/<stem>.flac          24-bit FLAC, the lossless master
                         <stem>.mp3           the MP3 preview the browser mixer plays
+                        <stem>.wav           16-bit WAV the mixer plays until the MP3 is
+                                             written (jobs/previews.py), then removed
                         peaks.json           the body of GET /api/projects/{id}/peaks
     exports/<export id>.<ext>                a rendered mix
     models/<name>/                           installed model weights (separation.store)
@@ -47,6 +49,9 @@ PEAKS_FILE: Final = "peaks.json"
 # What each variant of a stem is stored as: the extension is part of the layout.
 StemVariant = Literal["master", "preview"]
 STEM_EXTENSIONS: Final[dict[StemVariant, str]] = {"master": "flac", "preview": "mp3"}
+# A finished separation is ready with its masters and a quick preview of each stem; the
+# MP3 preview replaces the quick one when the worker has nothing else to do.
+QUICK_PREVIEW_EXTENSION: Final = "wav"
 
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -139,6 +144,14 @@ def stem_file_name(stem: str, variant: StemVariant) -> str:
     return f"{stem}.{STEM_EXTENSIONS[variant]}"
 
 
+def quick_preview_file_name(stem: str) -> str:
+    return f"{stem}.{QUICK_PREVIEW_EXTENSION}"
+
+
+def quick_preview_file(stem_set_directory: str, stem: str) -> str:
+    return f"{stem_set_directory}/{quick_preview_file_name(stem)}"
+
+
 def peaks_file(stem_set_directory: str) -> str:
     return f"{stem_set_directory}/{PEAKS_FILE}"
 
@@ -175,9 +188,11 @@ def read_stem_layout(directory: Path) -> StemLayout | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     for name in names:
-        for variant in STEM_EXTENSIONS:
-            if not (directory / stem_file_name(name, variant)).is_file():
-                return None
+        if not (directory / stem_file_name(name, "master")).is_file():
+            return None
+        previews = (stem_file_name(name, "preview"), quick_preview_file_name(name))
+        if not any((directory / preview).is_file() for preview in previews):
+            return None
     return StemLayout(names=names, duration_seconds=duration)
 
 

@@ -154,6 +154,36 @@ def test_upload_separate_listen_export_delete(
     assert files_under(data_dir / "exports") == []
 
 
+def test_a_ready_stem_plays_its_quick_preview_until_the_idle_worker_wrote_the_mp3(
+    client: TestClient, tmp_path: Path, song: bytes
+) -> None:
+    status, project = upload(client, song, filename="song.wav", model="demucs_unittest")
+    assert status == 202, project
+    assert drain(mp3_previews=False) == 1  # separated; the worker has not been idle yet
+    ready = client.get(f"/api/projects/{project['id']}").json()
+    assert ready["status"] == "ready"
+    vocals = next(stem for stem in ready["stems"] if stem["name"] == "vocals")
+
+    quick = client.get(vocals["preview_url"])
+    assert quick.status_code == 200 and quick.headers["content-type"] == "audio/wav"
+    assert quick.headers["cache-control"] == "no-store"  # the MP3 will take its place
+    assert quick.headers["content-disposition"].endswith("song%20-%20vocals.wav")
+    samples = decode_bytes(quick.content, ".wav", tmp_path)
+    master = decode_bytes(client.get(vocals["url"]).content, ".flac", tmp_path)
+    assert samples.shape == master.shape
+    assert np.max(np.abs(samples - master)) < 2 / 32768  # the master at 16 bits
+    tail = client.get(vocals["preview_url"], headers={"Range": "bytes=44-"})
+    assert tail.status_code == 206 and tail.content == quick.content[44:]
+    beyond = client.get(vocals["preview_url"], headers={"Range": f"bytes={len(quick.content)}-"})
+    assert beyond.status_code == 416
+
+    assert drain() == 0  # idle: the MP3 previews
+    mp3 = client.get(vocals["preview_url"])
+    assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
+    decoded = decode_bytes(mp3.content, ".mp3", tmp_path)
+    assert abs(decoded.shape[1] - master.shape[1]) < 2048
+
+
 def test_same_song_shares_stems_until_the_last_project_goes(
     client: TestClient, data_dir: Path, song: bytes
 ) -> None:

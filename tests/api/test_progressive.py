@@ -20,7 +20,7 @@ from api.support import SetEnv, upload
 from isomix import storage
 from isomix.audio.io import decode
 from isomix.audio.writers import to_int
-from isomix.jobs import cleanup, outputs, progressive, tasks
+from isomix.jobs import cleanup, outputs, previews, progressive, tasks
 from isomix.jobs.progressive import FRAME_BYTES, PartWriter
 from isomix.separation import engine as engine_module
 from isomix.separation.base import AudioArray, SeparationOptions, two_stems
@@ -199,8 +199,14 @@ def test_parts_play_while_processing_and_the_stems_do_not_change(
     final = body_of(client, project_id)
     assert final["status"] == "ready" and final["ready_seconds"] == pytest.approx(SECONDS)
     assert partial_folders(project_id) == []
-    preview = client.get(final["stems"][0]["preview_url"])
-    assert preview.headers["content-type"] == "audio/mpeg"
+    # Ready: each stem's quick preview is the whole stem as the same 16-bit samples the parts
+    # were, until the worker, idle, has encoded the MP3.
+    first = final["stems"][0]
+    preview = client.get(first["preview_url"])
+    assert preview.headers["content-type"] == "audio/wav"
+    assert frames_of(preview.content)[1] == frames_of(seen.wavs[-1][first["name"]])[1]
+    assert previews.encode_next()
+    assert client.get(first["preview_url"]).headers["content-type"] == "audio/mpeg"
     model = engine_module.get_engine(MODEL)
     random.seed(0)
     mix = decode(storage.resolve(f"projects/{project_id}/original.wav"), sample_rate=RATE)

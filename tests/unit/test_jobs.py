@@ -27,9 +27,9 @@ from jobs_helpers import (
 from sqlalchemy import func, select, update
 
 from isomix import schemas, stemsets, storage
-from isomix.audio.io import decode
+from isomix.audio.io import decode, encode
 from isomix.db import get_sessionmaker, reset_engines
-from isomix.jobs import cleanup, embedded, lease, outputs, tasks
+from isomix.jobs import cleanup, embedded, lease, outputs, previews, tasks
 from isomix.jobs.lease import Claim, claim
 from isomix.migrate import ensure_schema
 from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet, utcnow
@@ -186,9 +186,12 @@ def test_separation_writes_masters_previews_and_peaks(data_dir: Path, real_model
     sources = list(get_engine(TEST_MODEL).sources)
     assert stem_set.stem_names == {"names": sources}
     directory = data_dir / stem_set.directory
+    # Ready with the masters and a quick 16-bit WAV preview of each stem; the MP3s follow
+    # when the worker is idle.
     assert listing(directory) == sorted(
-        [f"{n}.flac" for n in sources] + [f"{n}.mp3" for n in sources] + ["peaks.json"]
+        [f"{n}.flac" for n in sources] + [f"{n}.wav" for n in sources] + ["peaks.json"]
     )
+    assert stem_set.previews_pending
     peaks = json.loads((directory / "peaks.json").read_text())
     assert peaks["buckets"] == 2000
     assert list(peaks["stems"]) == sources
@@ -204,6 +207,70 @@ def test_separation_writes_masters_previews_and_peaks(data_dir: Path, real_model
     assert stat.compute_seconds > 0
 
 
+def test_the_mp3_previews_replace_the_quick_ones(data_dir: Path) -> None:
+    project_id = add_project(seconds=1.5)
+    separate(project_id)
+    (stem_set,) = stem_sets()
+    directory = data_dir / stem_set.directory
+    names = list(ProportionalEngine.sources)
+    assert previews.encode_next() is True
+    assert previews.encode_next() is False  # nothing left
+    assert listing(directory) == sorted(
+        [f"{n}.flac" for n in names] + [f"{n}.mp3" for n in names] + ["peaks.json"]
+    )
+    (stem_set,) = stem_sets()
+    assert not stem_set.previews_pending
+    assert get_project(project_id).status == JobStatus.ready
+
+
+def test_a_deferred_mp3_preview_is_the_mp3_the_stem_would_have_had_directly(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    stems = {name: (rng.standard_normal((2, 44100)) * 0.3).astype(np.float32) for name in "ab"}
+    stems["a"][0, :10] = 1.5  # over full scale: clipped the same way on both paths
+    directory = tmp_path / "set"
+    outputs.write_stem_set(directory, stems, 44100)
+    for name, audio in stems.items():
+        assert outputs.write_mp3_preview(directory, name)
+        assert not outputs.write_mp3_preview(directory, name)  # done already
+        direct = tmp_path / f"{name}.mp3"
+        encode(
+            direct,
+            audio,
+            44100,
+            format="mp3",
+            bitrate=outputs.PREVIEW_BITRATE,
+            mp3_quality=outputs.PREVIEW_MP3_QUALITY,
+            clip="none",
+        )
+        assert (directory / f"{name}.mp3").read_bytes() == direct.read_bytes()
+
+
+def test_previews_give_way_to_a_waiting_job_and_resume_later(data_dir: Path) -> None:
+    separate(add_project(seconds=1.0))
+    (stem_set,) = stem_sets()
+    directory = data_dir / stem_set.directory
+    assert previews.encode_next(busy=lambda: True) is True
+    assert sorted(p.name for p in directory.glob("*.mp3")) == []
+    assert stem_sets()[0].previews_pending
+    calls = iter([False, True])  # one stem, then a job arrives
+    assert previews.encode_next(busy=lambda: next(calls)) is True
+    assert len(list(directory.glob("*.mp3"))) == 1
+    assert previews.encode_next() is True
+    assert len(list(directory.glob("*.mp3"))) == len(ProportionalEngine.sources)
+    assert list(directory.glob("*.wav")) == []
+
+
+def test_previews_of_a_stem_set_deleted_meanwhile_are_dropped(data_dir: Path) -> None:
+    separate(add_project(seconds=1.0))
+    (stem_set,) = stem_sets()
+    storage.remove_tree(data_dir / stem_set.directory)
+    assert previews.encode_next() is True
+    assert not stem_sets()[0].previews_pending
+    assert not (data_dir / stem_set.directory).exists()  # not recreated by the encoder
+
+
 def test_masters_are_written_unscaled_and_sum_to_the_mixture(data_dir: Path) -> None:
     project_id = add_project(seconds=1.0)
     separate(project_id)
@@ -214,6 +281,9 @@ def test_masters_are_written_unscaled_and_sum_to_the_mixture(data_dir: Path) -> 
     # 24-bit and no per-stem rescaling: each master is its share, and they add up.
     assert np.max(np.abs(masters["drums"] - 0.1 * mix)) < 1e-5
     assert np.max(np.abs(sum(masters.values()) - mix)) < 1e-5
+    quick = decode(directory / "vocals.wav")
+    assert np.max(np.abs(quick - 0.4 * mix)) < 1e-4  # 16-bit
+    assert previews.encode_next()
     preview = decode(directory / "vocals.mp3")
     assert abs(preview.shape[1] - mix.shape[1]) < 2048  # the encoder pads a frame at most
 
@@ -810,7 +880,7 @@ def test_a_damaged_stem_set_of_the_same_key_is_mended_not_shared(data_dir: Path)
     # reused) and the row is pointed at the new, complete files instead of the damaged ones.
     first = make_ready(seed=11)
     (damaged,) = stem_sets()
-    (data_dir / damaged.directory / "vocals.mp3").unlink()
+    (data_dir / damaged.directory / "vocals.wav").unlink()  # its only preview
     second = add_project(seed=11)
     separate(second)
     (mended,) = stem_sets()
@@ -818,6 +888,7 @@ def test_a_damaged_stem_set_of_the_same_key_is_mended_not_shared(data_dir: Path)
     assert mended.directory != damaged.directory
     assert storage.read_stem_layout(data_dir / mended.directory) is not None
     assert get_project(first).stem_set_id == get_project(second).stem_set_id == mended.id
+    assert mended.previews_pending  # the new files' MP3s are still to come
 
 
 def test_a_busy_database_does_not_fail_the_job_from_its_progress_report(

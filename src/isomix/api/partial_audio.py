@@ -1,4 +1,5 @@
-"""The final part so far of a running separation's stem, as a WAV file that grows.
+"""The final part so far of a running separation's stem, as a WAV file that grows; also a
+finished stem's quick preview (a 16-bit WAV file, served from after its own header).
 
 The body is a canonical 44-byte header (PCM, 16-bit little-endian) for exactly the frames
 served, then those frames, read from the job's append-only PCM file (jobs/progressive.py).
@@ -92,9 +93,11 @@ def wav_response(
     channels: int = 2,
     range_header: str | None,
     headers: dict[str, str] | None = None,
+    data_offset: int = 0,
 ) -> StreamingResponse:
-    """The first `frames` frames of the open PCM file `pcm` as WAV (the whole body or the
-    range asked for). The response closes `pcm` once sent; so does a refusal."""
+    """The first `frames` frames of the open PCM file `pcm` (its samples start at byte
+    `data_offset`) as WAV (the whole body or the range asked for). The response closes `pcm`
+    once sent; so does a refusal."""
     total = HEADER_BYTES + frames * channels * SAMPLE_BITS // 8
     common = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", **(headers or {})}
     try:
@@ -113,22 +116,22 @@ def wav_response(
     common["Content-Length"] = str(last + 1 - first)
     header = wav_header(frames, sample_rate, channels)
     return StreamingResponse(
-        _body(pcm, header, first, last + 1),
+        _body(pcm, header, first, last + 1, data_offset),
         status_code=206 if span is not None else 200,
         media_type=MEDIA_TYPE,
         headers=common,
     )
 
 
-def _body(pcm: BinaryIO, header: bytes, start: int, stop: int) -> Iterator[bytes]:
-    """Bytes `start` .. `stop` of the header followed by the PCM file."""
+def _body(pcm: BinaryIO, header: bytes, start: int, stop: int, data_offset: int) -> Iterator[bytes]:
+    """Bytes `start` .. `stop` of the header followed by the PCM file's samples."""
     try:
         if start < HEADER_BYTES:
             yield header[start:stop]
         position = max(start, HEADER_BYTES) - HEADER_BYTES
         left = stop - HEADER_BYTES - position
         while left > 0:
-            chunk = os.pread(pcm.fileno(), min(CHUNK_BYTES, left), position)
+            chunk = os.pread(pcm.fileno(), min(CHUNK_BYTES, left), data_offset + position)
             if not chunk:
                 raise OSError("the PCM file is shorter than announced")
             position += len(chunk)
@@ -136,3 +139,20 @@ def _body(pcm: BinaryIO, header: bytes, start: int, stop: int) -> Iterator[bytes
             yield chunk
     finally:
         pcm.close()
+
+
+def read_wav_header(file: BinaryIO) -> tuple[int, int, int]:
+    """(frames, sample rate, channels) of a canonical 16-bit PCM WAV file (what
+    `audio.writers.write_wav` writes); ValueError for anything else."""
+    header = os.pread(file.fileno(), HEADER_BYTES, 0)
+    if len(header) != HEADER_BYTES:
+        raise ValueError("not a canonical WAV file")
+    (riff, _, wave, fmt, fmt_size, audio_format, channels, sample_rate, _, _, bits, data,
+     size) = struct.unpack("<4sI4s4sIHHIIHH4sI", header)  # fmt: skip
+    if (
+        (riff, wave, fmt, data) != (b"RIFF", b"WAVE", b"fmt ", b"data")
+        or (fmt_size, audio_format, bits) != (16, 1, SAMPLE_BITS)
+        or channels < 1
+    ):
+        raise ValueError("not a canonical 16-bit PCM WAV file")
+    return size // (channels * SAMPLE_BITS // 8), sample_rate, channels

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 SEPARATE_TASK: Final = "isomix.separate"
 EXPORT_TASK: Final = "isomix.export"
 CLEANUP_TASK: Final = "isomix.cleanup"
+# The MP3 previews of finished stem sets (jobs/previews.py): on the separation queue, so that
+# they come after the separations already waiting there.
+PREVIEWS_TASK: Final = "isomix.previews"
 SEPARATION_QUEUE: Final = "isomix.separation"
 DEFAULT_QUEUE: Final = "isomix.default"
 ALL_QUEUES: Final = (SEPARATION_QUEUE, DEFAULT_QUEUE)
@@ -104,6 +107,7 @@ def configure(app: Celery, settings: Settings) -> None:
             SEPARATE_TASK: {"queue": SEPARATION_QUEUE},
             EXPORT_TASK: {"queue": DEFAULT_QUEUE},
             CLEANUP_TASK: {"queue": DEFAULT_QUEUE},
+            PREVIEWS_TASK: {"queue": SEPARATION_QUEUE},
         },
         task_create_missing_queues=True,
         # `isomix beat` sends the collector (retention, unused stems, leftovers) on a timer;

@@ -19,8 +19,9 @@ from typing import Any, Final
 
 from celery import Celery, signals
 
+from isomix import stemsets
 from isomix.config import get_settings
-from isomix.jobs import broker, lease, priority
+from isomix.jobs import broker, lease, previews, priority
 from isomix.jobs.cleanup import reconcile, run_cleanup
 from isomix.jobs.tasks import run_export, run_separation
 
@@ -47,11 +48,24 @@ OWNER_BUSY_RETRY_SECONDS: Final = 5.0
 
 
 def separate(project_id: str) -> None:
-    if run_separation(project_id, worker_id=current_worker_id()) is lease.Claim.owner_busy:
+    claim = run_separation(project_id, worker_id=current_worker_id())
+    if claim is lease.Claim.owner_busy:
         task, queue = broker.TASK_OF_TABLE["projects"]
         get_app().send_task(
             task, args=[project_id], queue=queue, countdown=OWNER_BUSY_RETRY_SECONDS
         )
+    elif claim is lease.Claim.claimed:
+        send_previews_task()
+
+
+def send_previews_task() -> None:
+    """Queue one turn of MP3 previews behind the separations already waiting."""
+    lowest = broker.message_priority(0)
+    get_app().send_task(broker.PREVIEWS_TASK, queue=broker.SEPARATION_QUEUE, priority=lowest)
+
+
+def encode_previews() -> bool:
+    return previews.encode_next()
 
 
 def export(export_id: str) -> None:
@@ -69,6 +83,7 @@ def get_app() -> Celery:
     app.task(name=broker.SEPARATE_TASK)(separate)
     app.task(name=broker.EXPORT_TASK)(export)
     app.task(name=broker.CLEANUP_TASK)(cleanup)
+    app.task(name=broker.PREVIEWS_TASK)(encode_previews)
     signals.worker_process_init.connect(_init_pool_child, weak=False)
     signals.worker_process_shutdown.connect(_stop_reconciler, weak=False)
     return app
@@ -132,6 +147,9 @@ class Reconciler:
             try:
                 if rounds % cleanup_every == 0:
                     run_cleanup()
+                    # A previews task lost with its worker: send another while any wait.
+                    if stemsets.next_pending_previews() is not None:
+                        send_previews_task()
                 else:
                     report = reconcile()
                     if report.requeued or report.resent or report.failed:

@@ -38,7 +38,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 
 from isomix.db import rowcount
-from isomix.jobs import broker, lease, priority
+from isomix.jobs import broker, lease, previews, priority
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
@@ -150,8 +150,13 @@ def run_next_job(*, worker_id: str, should_stop: Any = None) -> bool:
     return False
 
 
-def drain(*, limit: int | None = None) -> int:
-    """Run queued jobs in this process until none is left (or `limit` ran); for tests."""
+def _job_waiting() -> bool:
+    return bool(next_jobs(limit=1))
+
+
+def drain(*, limit: int | None = None, mp3_previews: bool = True) -> int:
+    """Run queued jobs in this process until none is left (or `limit` ran), then, as the
+    worker does when idle, the MP3 previews of finished stem sets; for tests."""
     me = worker_id("drain")
     ran = 0
     tried: set[tuple[str, str]] = set()
@@ -165,6 +170,8 @@ def drain(*, limit: int | None = None) -> int:
         # back) must not make drain spin.
         tried.add((model.__tablename__, job_id))
         ran += 1
+    while mp3_previews and previews.encode_next():
+        pass
     return ran
 
 
@@ -473,6 +480,10 @@ def _worker_main(stop_reader: Connection) -> None:
                 next_cleanup = time.monotonic() + CLEANUP_EVERY_SECONDS
                 run_cleanup()
             if run_next_job(worker_id=me, should_stop=should_stop):
+                continue
+            # Nothing to separate: the MP3 previews of finished songs, one stem at a time
+            # (a new job waits at most for one stem's encode).
+            if previews.encode_next(should_stop=should_stop, busy=_job_waiting):
                 continue
         except Exception:  # the database may be briefly unavailable; keep the worker alive
             log.exception("embedded worker loop error")

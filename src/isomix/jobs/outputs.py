@@ -1,19 +1,31 @@
 """The files a finished separation leaves: masters, browser previews and waveform peaks.
 
 Where they go and what they are called is storage.py's; how they are encoded is decided here.
+
+A job writes the lossless masters, a quick preview of each stem (16-bit WAV: the samples the
+MP3 is made from, written at disk speed) and the peaks, and the project is ready. The MP3
+previews come later (`write_mp3_preview`, run by jobs/previews.py when the worker has no
+separation to run): LAME encodes about 60 s of stereo per CPU-second here, so four MP3s cost
+a fifth of the separation's own CPU time, and a user waiting for a queue of songs would wait
+for every earlier song's MP3s as well.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
+import scipy.io.wavfile
+
 from isomix import storage
 from isomix.audio import dsp
 from isomix.audio.io import encode
+from isomix.audio.writers import write_with_pyav
 from isomix.separation.base import AudioArray
 
 PEAK_BUCKETS: Final = 2000
@@ -41,32 +53,23 @@ def write_stem_set(
     names = tuple(stems)
     samples = next(iter(stems.values())).shape[-1]
     duration = samples / sample_rate
-    # The encoders release the GIL: encode the files side by side (the MP3 previews cost
-    # more than the lossless masters), and report each one as it completes.
-    files: list[tuple[str, storage.StemVariant, dict[str, Any]]] = []
+    # The encoders release the GIL: encode the files side by side, and report each one as
+    # it completes.
+    files: list[tuple[str, dict[str, Any]]] = []
     for name in names:
-        files.append((name, "master", {"format": "flac", "bit_depth": MASTER_BIT_DEPTH}))
-        files.append(
-            (
-                name,
-                "preview",
-                {"format": "mp3", "bitrate": PREVIEW_BITRATE, "mp3_quality": PREVIEW_MP3_QUALITY},
-            )
-        )
+        master = {"format": "flac", "bit_depth": MASTER_BIT_DEPTH}
+        files.append((storage.stem_file_name(name, "master"), {**master, "audio": stems[name]}))
+        quick = {"format": "wav", "bit_depth": 16, "audio": stems[name]}
+        files.append((storage.quick_preview_file_name(name), quick))
     workers = max(1, min(len(files), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") as pool:
         futures = [
             # Stems are written as they are (only clamped to full scale): the masters must
             # still add up to the mixture, so no per-stem rescaling.
             pool.submit(
-                encode,
-                directory / storage.stem_file_name(name, variant),
-                stems[name],
-                sample_rate,
-                clip="none",
-                **options,
+                encode, directory / file_name, sample_rate=sample_rate, clip="none", **options
             )
-            for name, variant, options in files
+            for file_name, options in files
         ]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
@@ -85,3 +88,41 @@ def write_stem_set(
     storage.write_json(directory / storage.PEAKS_FILE, peaks)
     storage.fsync_tree(directory)
     return storage.StemLayout(names=names, duration_seconds=duration)
+
+
+def write_mp3_preview(directory: Path, name: str) -> bool:
+    """Encode stem `name`'s MP3 preview from its quick preview in the stem set `directory`,
+    put it in place, then remove the quick one. The MP3 is made from the same 16-bit samples
+    as when it was encoded straight from the separation (clip "none", demucs' conversion).
+    False when there was no quick preview (already done, or the stem set is gone)."""
+    quick = directory / storage.quick_preview_file_name(name)
+    try:
+        sample_rate, frames = scipy.io.wavfile.read(quick, mmap=True)
+    except FileNotFoundError:
+        return False
+    if frames.ndim == 1:
+        frames = frames[:, None]
+    target = directory / storage.stem_file_name(name, "preview")
+    with storage.atomic_output(target) as file:
+        write_with_pyav(
+            file,
+            "mp3",
+            "libmp3lame",
+            _planar_slices(frames),
+            int(sample_rate),
+            channels=frames.shape[1],
+            bits=16,
+            options={"b": f"{PREVIEW_BITRATE}k", "compression_level": str(PREVIEW_MP3_QUALITY)},
+        )
+    del frames  # the mapping, before the file goes
+    storage.remove_file(quick)
+    storage.fsync_dir(directory)
+    return True
+
+
+def _planar_slices(
+    frames: npt.NDArray[np.int16], step: int = 1 << 16
+) -> Iterator[npt.NDArray[np.int16]]:
+    """(samples, channels) interleaved frames as (channels, samples) slices."""
+    for start in range(0, frames.shape[0], step):
+        yield np.ascontiguousarray(frames[start : start + step].T)

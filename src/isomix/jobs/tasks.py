@@ -43,10 +43,11 @@ StopCheck = Callable[[], bool]
 _DECODED: Final = 2.0
 _SEPARATED: Final = 90.0
 _WRITTEN: Final = 99.0
-# Time to write one stem (FLAC master, MP3 preview, peaks) per second of audio, for the ETA
-# before the files are written: on the 2-core development machine, 4 stems took 4.3 s for
-# 60 s of audio and 9.6 s for 180 s when idle, about three times that with both cores busy.
-WRITE_SECONDS_PER_STEM_SECOND: Final = 0.02
+# Time to write one stem (FLAC master, quick WAV preview, peaks) per second of audio, for
+# the ETA before the files are written: on the 2-core development machine about 0.12 s of CPU
+# for a minute of one stem, so 4 stems of 60 s take about 0.3 s with both cores; doubled for
+# a busy machine. The MP3 previews come after the project is ready (jobs/previews.py).
+WRITE_SECONDS_PER_STEM_SECOND: Final = 0.005
 
 
 class JobFailed(Exception):

@@ -74,7 +74,9 @@ def download_stem(
     with the owner's bearer token.
 
     While the project is processing and has a final part (`ready_seconds`), the preview is
-    that part as 16-bit WAV, never cached; Range requests fetch only what is new."""
+    that part as 16-bit WAV, never cached; Range requests fetch only what is new. Once ready,
+    the preview is the same 16-bit WAV of the whole stem until the worker has encoded the MP3
+    (it does that when it has no separation to run)."""
     project: Project = linked.object
     if variant == "preview" and project.status == JobStatus.processing:
         partial = _partial_preview(project, stem, request.headers.get("range"))
@@ -85,6 +87,10 @@ def download_stem(
     stem_set = ready_stem_set(project)
     if stem not in stem_names(stem_set):
         raise not_found(f"Stem '{stem}'")
+    if variant == "preview":
+        quick = _quick_preview(project, stem_set.directory, stem, request.headers.get("range"))
+        if quick is not None:
+            return quick
     extension = storage.STEM_EXTENSIONS[variant]
     path = existing_file(storage.stem_file(stem_set.directory, stem, variant), "Stem file")
     return FileResponse(
@@ -93,6 +99,34 @@ def download_stem(
         headers={
             "Content-Disposition": content_disposition(download_name(project, stem, extension))
         },
+    )
+
+
+def _quick_preview(
+    project: Project, directory: str, stem: str, range_header: str | None
+) -> Response | None:
+    """A ready stem's quick preview (16-bit WAV, never cached) while its MP3 is not written
+    yet (jobs/previews.py); None once the MP3 is there."""
+    if storage.resolve(storage.stem_file(directory, stem, "preview")).is_file():
+        return None
+    try:
+        wav = storage.resolve(storage.quick_preview_file(directory, stem)).open("rb")
+    except FileNotFoundError:
+        return None  # the MP3 went in place a moment ago
+    try:
+        frames, sample_rate, channels = partial_audio.read_wav_header(wav)
+    except ValueError:
+        wav.close()
+        raise
+    name = download_name(project, stem, storage.QUICK_PREVIEW_EXTENSION)
+    return partial_audio.wav_response(
+        wav,
+        frames=frames,
+        sample_rate=sample_rate,
+        channels=channels,
+        range_header=range_header,
+        headers={"Content-Disposition": content_disposition(name)},
+        data_offset=partial_audio.HEADER_BYTES,
     )
 
 
