@@ -1,4 +1,5 @@
-// Fetches every stem's preview (MP3) and decodes them all in parallel.
+// Fetches every stem's preview (MP3; a 16-bit WAV while the server has not encoded it yet)
+// and decodes them all in parallel.
 import { mp3CutOffset, sniffSampleRate } from "../../audio/sniff";
 import { apiErrorFrom } from "../../lib/errors";
 import type { StemInfo } from "../../lib/types";
