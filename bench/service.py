@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
+import math
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -218,56 +219,87 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+# In an event's JSON body: the project's change time and status (the first of each).
+_UPDATED_AT = re.compile(rb'"updated_at":"([^"]+)"')
+_STATUS = re.compile(rb'"status":"([a-z_]+)"')
+
+
 async def sse_streams(
     base: str, project_id: str, count: int, seconds: float, server_pid: int
-) -> tuple[list[float], int, int, float, float]:
+) -> tuple[list[float], list[float], int, int, float, float]:
     """`count` event streams on one project: delays from each change's updated_at to its
-    arrival at each client (first event of a stream excluded: it is the state at connect),
-    streams connected, events with a new status, peak API RSS, and the RSS before."""
+    arrival at each client (first event of a stream excluded: it is the state at connect)
+    for the changes made once all streams were open, and for those made while they were
+    still connecting; streams connected, events with a new status, peak API RSS, and the RSS
+    before.
+
+    Each stream is a bare socket: the arrival time is taken when the bytes are read, and an
+    event is only searched for its two fields. The clients share the API's two cores, and a
+    full HTTP client parsing 500 streams in one process spent up to half a second on one
+    round of events, which the delays then counted as the API's."""
     delays: list[float] = []
-    statuses: set[str] = set()
+    connecting: list[float] = []
+    all_open = math.inf
+    statuses: set[bytes] = set()
     connected = 0
     rss_before = rss_mb(server_pid)
     peak = rss_before
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
-    timeout = httpx.Timeout(60, read=None)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
-        end = time.perf_counter() + seconds
+    url = httpx.URL(base)
+    host, port = url.host, url.port or 80
+    request = (
+        f"GET /api/projects/{project_id}/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+    end = time.perf_counter() + seconds
 
-        async def one_stream() -> None:
-            nonlocal connected
-            async with client.stream("GET", f"/api/projects/{project_id}/events") as response:
-                if response.status_code != 200:
-                    raise SystemExit(f"events: HTTP {response.status_code}")
-                connected += 1
-                first = True
-                async for line in response.aiter_lines():
-                    if not line.startswith("data: "):
-                        continue
-                    arrived = time.time()
-                    body = json.loads(line.removeprefix("data: "))
+    async def one_stream() -> None:
+        nonlocal connected, all_open
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise SystemExit(f"events: {head.splitlines()[0]!r}")
+            connected += 1
+            if connected == count:
+                all_open = time.time()
+            first = True
+            pending = b""
+            while chunk := await reader.read(65536):
+                arrived = time.time()
+                pending += chunk
+                # An SSE event ends with a blank line (chunked framing sits between events).
+                *events, pending = pending.split(b"\n\n")
+                for event in events:
+                    updated = _UPDATED_AT.search(event)
+                    if updated is None:
+                        continue  # a keep-alive comment
                     if not first:
-                        changed = datetime.fromisoformat(body["updated_at"]).timestamp()
-                        delays.append(arrived - changed)
-                        statuses.add(body["status"])
+                        changed = datetime.fromisoformat(updated.group(1).decode()).timestamp()
+                        (delays if changed >= all_open else connecting).append(arrived - changed)
+                        status = _STATUS.search(event)
+                        statuses.add(status.group(1) if status else b"")
                     first = False
+        finally:
+            writer.close()
 
-        async def sample_rss() -> None:
-            nonlocal peak
-            while time.perf_counter() < end:
-                peak = max(peak, rss_mb(server_pid))
-                await asyncio.sleep(0.5)
+    async def sample_rss() -> None:
+        nonlocal peak
+        while time.perf_counter() < end:
+            peak = max(peak, rss_mb(server_pid))
+            await asyncio.sleep(0.5)
 
-        tasks = [asyncio.create_task(one_stream()) for _ in range(count)]
-        await sample_rss()
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        failures = [r for r in failures if not isinstance(r, asyncio.CancelledError)]
-        if failures:
-            print(f"  {len(failures)} stream(s) failed, e.g. {failures[0]!r}")
-    return delays, connected, len(statuses), peak, rss_before
+    tasks = [asyncio.create_task(one_stream()) for _ in range(count)]
+    await sample_rss()
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    failures = [r for r in failures if not isinstance(r, asyncio.CancelledError)]
+    if failures:
+        print(f"  {len(failures)} stream(s) failed, e.g. {failures[0]!r}")
+    return delays, connecting, connected, len(statuses), peak, rss_before
 
 
 def report_latency(label: str, measured: tuple[list[float], float]) -> None:
@@ -337,11 +369,18 @@ def main() -> int:
 
                 print("service (isomix serve, embedded worker, upload -> all ready):")
                 started = time.perf_counter()
+                started_at = datetime.now(UTC)
                 ids = [upload(client, song.name, song.read_bytes(), model) for song in songs]
                 wait_ready(client, ids)
-                service_seconds = time.perf_counter() - started
-                print(f"  total {service_seconds:.1f} s")
-                print_breakdown(data_dir / "isomix.db", ids)
+                polled_seconds = time.perf_counter() - started
+                # Until the last row turned ready (its finished_at, same clock): the polling
+                # above, at a browser's pace, notices it up to a second later.
+                last_ready = print_breakdown(data_dir / "isomix.db", ids)
+                service_seconds = (last_ready - started_at).total_seconds()
+                print(
+                    f"  total {service_seconds:.1f} s to the last ready row "
+                    f"({polled_seconds:.1f} s until the poll saw it)"
+                )
 
                 print(f"GET /api/projects/{{id}}, {clients} concurrent clients:")
                 report_latency(
@@ -370,20 +409,25 @@ def main() -> int:
                     f"(target: p99 <= 50 ms, no errors)"
                 )
                 print(f"{streams} SSE streams on that project for {poll_seconds:.0f} s:")
-                delays, connected, kinds, peak, before = asyncio.run(
+                delays, connecting, connected, kinds, peak, before = asyncio.run(
                     sse_streams(base, busy, streams, poll_seconds, server.pid)
                 )
                 still = "see below"
                 if delays:
                     cuts = statistics.quantiles(delays, n=100)
                     print(
-                        f"  {connected} connected, {len(delays)} change deliveries "
+                        f"  {connected} connected, {len(delays)} change deliveries once all were "
                         f"({kinds} status value(s); then {still}): row to client p50 "
                         f"{cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, max "
                         f"{max(delays) * 1000:.0f} ms (target p99 <= 250 ms)"
                     )
                 else:
                     print(f"  {connected} connected, no change arrived (then {still})")
+                if connecting:
+                    print(
+                        f"  while the {streams} streams were connecting: {len(connecting)} "
+                        f"deliveries, max {max(connecting) * 1000:.0f} ms (not in the p99)"
+                    )
                 print(
                     f"  API process RSS: {before:.0f} MB before, peak {peak:.0f} MB "
                     "(target < 300 MB)"
@@ -441,13 +485,16 @@ def main() -> int:
     return 0
 
 
-def print_breakdown(database: Path, ids: list[str]) -> None:
-    """Where the service's time went, from the rows: queue wait and processing per job."""
+def print_breakdown(database: Path, ids: list[str]) -> datetime:
+    """Where the service's time went, from the rows: queue wait and processing per job.
+    Returns when the last of them turned ready."""
     import sqlite3
-    from datetime import datetime
 
     def parse(value: str) -> datetime:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    last: datetime | None = None
 
     with sqlite3.connect(database) as db:
         for project_id in ids:
@@ -455,6 +502,7 @@ def print_breakdown(database: Path, ids: list[str]) -> None:
                 "SELECT queued_at, started_at, finished_at FROM projects WHERE id = ?",
                 (project_id,),
             ).fetchone()
+            last = max(parse(finished), last) if last is not None else parse(finished)
             wait = (parse(started) - parse(queued)).total_seconds()
             work = (parse(finished) - parse(started)).total_seconds()
             print(f"  job {project_id[:8]}: waited {wait:.1f} s, processed in {work:.1f} s")
@@ -464,6 +512,8 @@ def print_breakdown(database: Path, ids: list[str]) -> None:
         print(
             f"  decode+separate+write per job (SeparationStat): {[round(s, 1) for (s,) in stats]}"
         )
+    assert last is not None
+    return last
 
 
 if __name__ == "__main__":
