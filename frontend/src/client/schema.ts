@@ -544,7 +544,9 @@ export interface paths {
          *     with the owner's bearer token.
          *
          *     While the project is processing and has a final part (`ready_seconds`), the preview is
-         *     that part as 16-bit WAV, never cached; Range requests fetch only what is new.
+         *     that part as 16-bit WAV, never cached; Range requests fetch only what is new. Once ready,
+         *     the preview is the same 16-bit WAV of the whole stem until the worker has encoded the MP3
+         *     (it does that when it has no separation to run).
          */
         get: operations["stems-download_stem"];
         put?: never;
