@@ -1,5 +1,3 @@
-import sys
+from isomix.cli import run
 
-from isomix.cli import main
-
-sys.exit(main())
+run()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from isomix.process_memory import use_one_malloc_arena
 
@@ -40,15 +43,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, skip_teardown: bool = False) -> int:
+    """Run one command. With `skip_teardown` (the `isomix` program itself, not a caller in
+    Python), a command that allows it ends the process as soon as it is done."""
     use_one_malloc_arena()  # before any command starts a thread
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if skip_teardown and getattr(args, "exit_without_teardown", False):
+        exit_now(code)
+    return code
+
+
+def run() -> NoReturn:
+    """The `isomix` program."""
+    sys.exit(main(skip_teardown=True))
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown: with torch loaded, unwinding every
+    module took 0.3 s here, after `isomix separate` had written and fsynced every stem and
+    printed its summary. Output streams and log handlers are flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,24 @@ def test_a_missing_model_is_one_line_before_any_file_is_touched(tmp_path: Path) 
     assert not (tmp_path / "separated").exists()
 
 
+def test_the_program_ends_without_teardown_and_loses_no_output(tmp_path: Path) -> None:
+    # `isomix separate` ends with os._exit once done (cli.exit_now): what it printed to pipes
+    # (block-buffered) and the stems it wrote must all be there, and the exit code kept.
+    good = song(tmp_path / "good.wav")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + bytes(64))
+    result = _isomix("separate", *FAST, str(good), str(corrupt), "-o", "out", cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("Done: 1 file(s) separated, 1 failed, in ")
+    assert any(line.startswith("error:") for line in error_lines(result.stderr))
+    folder = tmp_path / "out" / "demucs_unittest" / "good"
+    assert files_in(folder) == [f"{stem}.wav" for stem in STEMS]
+    for stem in STEMS:
+        assert decode(folder / f"{stem}.wav").shape == (2, RATE)
+
+
 def test_a_missing_model_is_found_without_loading_torch(tmp_path: Path) -> None:
     code = (
         "import sys\n"

@@ -130,7 +130,9 @@ def register(subparsers: Any) -> None:
         default=0,
         help="CPU threads for the model (default 0: the torch_threads setting, else all cores)",
     )
-    parser.set_defaults(handler=run)
+    # Its files are complete (fsynced, renamed into place) when run returns: the program
+    # may end without unwinding torch (cli.exit_now).
+    parser.set_defaults(handler=run, exit_without_teardown=True)
 
 
 def run(args: argparse.Namespace) -> int:
