@@ -160,13 +160,17 @@ def test_stems_equal_python_m_demucs(tmp_path: Path) -> None:
             assert difference <= 1e-4, f"{track}/{name}: max abs difference {difference}"
 
 
-def test_long_tracks_run_one_segment_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Parallel segments each hold a model's working memory; long tracks must not pay it twice.
-    engine = get_engine("demucs_unittest")
-    assert isinstance(engine, DemucsEngine)
+def test_long_tracks_and_fp32_run_one_segment_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parallel segments each hold a model's working memory; long tracks must not pay it
+    # twice, nor fp32, whose working memory is twice bf16's.
+    from demucs.pretrained import demucs_unittest
+
+    engine = DemucsEngine("a", demucs_unittest(), precision="bf16")
+    fp32 = DemucsEngine("b", demucs_unittest(), precision="fp32")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert engine._segment_workers(100 * 2**20) == 2
     assert engine._segment_workers(2 * 2**30) == 1
+    assert fp32._segment_workers(100 * 2**20) == 1
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert engine._segment_workers(100 * 2**20) == 1
 

@@ -31,7 +31,10 @@ DEFAULT_BATCH_SIZE = 1
 # two single-threaded segments were 2x faster (ratio 0.49, half the CPU time). Each costs the
 # model's working memory (about 1 GB for htdemucs), so long tracks go one at a time: up to
 # the limit, peak RSS measured 3.35 GB (9.4 min); a 20 min track 3.28 GB
-# (bench/long_file_memory.py).
+# (bench/long_file_memory.py). In fp32, whose activations are twice bf16's, two segments
+# peaked above a sequential `python -m demucs` run (1.95 against 1.51 GB, 60 s) while one
+# at a time peaked at 1.34 GB in the same time (23.1-24.3 s against 23.9 s), so fp32 runs
+# one segment at a time.
 PARALLEL_SEGMENTS = 2
 PARALLEL_MAX_STEM_BYTES = 768 << 20  # 4 stereo float32 stems of about 9.5 minutes
 
@@ -164,6 +167,8 @@ class DemucsEngine:
     def _segment_workers(self, stem_bytes: int) -> int:
         if self._device != "cpu" or torch.get_num_threads() < PARALLEL_SEGMENTS:
             return 1
+        if self._precision == "fp32":
+            return 1  # see PARALLEL_SEGMENTS
         return PARALLEL_SEGMENTS if stem_bytes <= PARALLEL_MAX_STEM_BYTES else 1
 
     def _as_tensor(self, mix: AudioArray) -> torch.Tensor:
