@@ -199,7 +199,7 @@ class StemSet(Base):
     # sha256 of the upload + model + two_stems + shifts: same key, same stems.
     cache_key: Mapped[str] = mapped_column(String(128), unique=True)
     directory: Mapped[str] = mapped_column(String(512))  # relative to the data directory
-    stem_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"names": [...]}
+    stem_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # stemsets.names_value
     duration_seconds: Mapped[float] = mapped_column(Float)
     refcount: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -136,7 +136,7 @@ def claim_new(
                 .where(StemSet.id == existing.id)
                 .values(
                     directory=directory,
-                    stem_names={"names": list(names)},
+                    stem_names=names_value(names),
                     duration_seconds=duration_seconds,
                     refcount=StemSet.refcount + 1,
                     previews_pending=True,
@@ -152,7 +152,7 @@ def claim_new(
             id=stem_set_id,
             cache_key=key,
             directory=storage.stem_set_dir(stem_set_id),
-            stem_names={"names": list(names)},
+            stem_names=names_value(names),
             duration_seconds=duration_seconds,
             refcount=1,
             previews_pending=True,
@@ -160,6 +160,16 @@ def claim_new(
     )
     db.flush()
     return Registered(stem_set_id, directory)
+
+
+def names_value(names: Sequence[str]) -> dict[str, Any]:
+    """What `StemSet.stem_names` stores for a stem set of `names`."""
+    return {"names": list(names)}
+
+
+def names_of(value: dict[str, Any]) -> tuple[str, ...]:
+    """The stem names a `StemSet.stem_names` value holds."""
+    return tuple(str(name) for name in value.get("names", ()))
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def next_pending_previews() -> PendingPreviews | None:
         ).first()
     if row is None:
         return None
-    return PendingPreviews(row.id, row.directory, tuple(row.stem_names.get("names", ())))
+    return PendingPreviews(row.id, row.directory, names_of(row.stem_names))
 
 
 def previews_done(pending: PendingPreviews) -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from isomix import schemas
+from isomix import schemas, stemsets
 from isomix.api import urls
 from isomix.config import Settings
 from isomix.jobs.progressive import read_parts
@@ -40,8 +40,7 @@ def stem_color(name: str) -> str:
 
 
 def stem_names(stem_set: StemSet) -> list[str]:
-    names = stem_set.stem_names.get("names", [])
-    return [str(name) for name in names]
+    return list(stemsets.names_of(stem_set.stem_names))
 
 
 @dataclass

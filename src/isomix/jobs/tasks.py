@@ -382,7 +382,7 @@ def _load_export(export_id: str) -> _ExportJob:
             encoding=encoding,
             mix=export.mix,
             stem_directory=stem_set.directory,
-            stem_names=tuple(stem_set.stem_names.get("names", [])),
+            stem_names=stemsets.names_of(stem_set.stem_names),
         )
 
 
