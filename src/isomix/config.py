@@ -99,6 +99,29 @@ class Settings(BaseSettings):
     # The address users reach the UI at (Stripe sends them back there); unset: the request's.
     public_url: str | None = None
 
+    # Where files live (storage.py and blobstore/): "" or "file://" is the data directory;
+    # "s3://BUCKET/PREFIX" any S3-compatible store, credentials from the usual AWS variables
+    # and files. Several machines need s3:// (a shared folder also works).
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None  # a store that is not AWS (MinIO, Ceph, moto)
+    s3_region: str | None = None
+    # Server-side encryption asked for on every object: "AES256", or a KMS key id.
+    s3_sse: str | None = None
+    # Local files: envelope encryption at rest (sealed.py) with this master key, 32 random
+    # bytes in base64; older keys (comma-separated) still open files until `isomix keys
+    # rotate` has rewrapped them with the current one.
+    encryption_key: str | None = Field(default=None, repr=False)
+    previous_encryption_keys: str | None = Field(default=None, repr=False)
+    # Scratch space for a worker's decode, separation and encode; always cleaned. Unset: a
+    # folder in the system's temporary directory (never under data_dir, which may be sealed).
+    scratch_dir: Path | None = None
+
+    # Monitoring and logs (logs.py, errortracking.py, metrics.py).
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
+    log_level: str = "INFO"
+    sentry_dsn: str | None = Field(default=None, repr=False)
+    sentry_environment: str | None = None
+
     @property
     def accounts(self) -> bool:
         return self.auth_mode == "accounts"

@@ -9,6 +9,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -208,6 +209,9 @@ class StemSet(Base):
     previews_pending: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
+    # Bytes of every object of the set in the store (masters, previews, peaks), kept up to
+    # date by the writers so that metrics read storage use from rows, not by walking files.
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class Project(JobMixin, Base):
@@ -240,6 +244,8 @@ class Project(JobMixin, Base):
     # how many of the owner's separations may run at once.
     priority: Mapped[int] = mapped_column(Integer, default=0)
     job_slots: Mapped[int] = mapped_column(Integer, default=1)
+    # The API request that created the job: its logs and the worker's carry the same id.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
     stem_set: Mapped[StemSet | None] = relationship(lazy="joined")
     exports: Mapped[list[Export]] = relationship(
@@ -259,8 +265,25 @@ class Export(JobMixin, Base):
     bitrate: Mapped[int | None] = mapped_column(Integer, default=None)
     bit_depth: Mapped[int | None] = mapped_column(Integer, default=None)
     path: Mapped[str | None] = mapped_column(String(512), default=None)
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
     project: Mapped[Project] = relationship(back_populates="exports")
+
+
+class BlobDeletion(Base):
+    """Files or folders of the store still to delete: written in the transaction that drops
+    their rows, removed once the store has confirmed; the collector retries what failed."""
+
+    __tablename__ = "blob_deletions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # A data-relative key ("exports/<id>.mp3") or a folder prefix ending in "/".
+    key: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class SeparationStat(Base):
