@@ -26,6 +26,8 @@ from isomix import storage
 from isomix.config import Settings
 from isomix.db import get_sessionmaker, rowcount
 from isomix.models import Project, StemSet
+from isomix.objects import deletions, get_store
+from isomix.objects.layout import read_stem_layout
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +107,8 @@ def claim_existing(db: Session, key: str) -> Claimed | None:
     ).first()
     if row is None:
         return None
-    if storage.read_stem_layout(storage.resolve(row.directory)) is None:
-        log.warning("stem set %s is incomplete on disk; not reusing it", row.id)
+    if read_stem_layout(get_store(), row.directory) is None:
+        log.warning("stem set %s is incomplete in the store; not reusing it", row.id)
         return None
     if not _increment(db, row.id):
         return None
@@ -114,7 +116,13 @@ def claim_existing(db: Session, key: str) -> Claimed | None:
 
 
 def claim_new(
-    db: Session, *, stem_set_id: str, key: str, names: Sequence[str], duration_seconds: float
+    db: Session,
+    *,
+    stem_set_id: str,
+    key: str,
+    names: Sequence[str],
+    duration_seconds: float,
+    stored_bytes: int | None = None,
 ) -> Registered:
     """Register a stem set a job has just written (its files already in place) and count its
     project; when another job registered the same key first, count that one instead, unless
@@ -129,7 +137,7 @@ def claim_new(
         select(StemSet.id, StemSet.directory).where(StemSet.cache_key == key)
     ).first()
     if existing is not None:
-        if storage.read_stem_layout(storage.resolve(existing.directory)) is None:
+        if read_stem_layout(get_store(), existing.directory) is None:
             log.warning("stem set %s is damaged on disk; pointing it at %s", existing.id, directory)
             mended = db.execute(
                 update(StemSet)
@@ -140,6 +148,7 @@ def claim_new(
                     duration_seconds=duration_seconds,
                     refcount=StemSet.refcount + 1,
                     previews_pending=True,
+                    stored_bytes=stored_bytes,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -156,6 +165,7 @@ def claim_new(
             duration_seconds=duration_seconds,
             refcount=1,
             previews_pending=True,
+            stored_bytes=stored_bytes,
         )
     )
     db.flush()
@@ -193,14 +203,17 @@ def next_pending_previews() -> PendingPreviews | None:
     return PendingPreviews(row.id, row.directory, names_of(row.stem_names))
 
 
-def previews_done(pending: PendingPreviews) -> None:
+def previews_done(pending: PendingPreviews, stored: int | None = None) -> None:
     """Mark the MP3 previews of `pending` written (unless the row has been pointed at other
-    files meanwhile: those have their own quick previews)."""
+    files meanwhile: those have their own quick previews), with the set's bytes now."""
+    values: dict[str, Any] = {"previews_pending": False}
+    if stored is not None:
+        values["stored_bytes"] = stored
     with get_sessionmaker()() as db, db.begin():
         db.execute(
             update(StemSet)
             .where(StemSet.id == pending.id, StemSet.directory == pending.directory)
-            .values(previews_pending=False)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 
@@ -236,7 +249,8 @@ def collect(stem_set_id: str) -> bool:
         )
         if rowcount(deleted) != 1:
             return False
-    storage.delete_stem_set_files(directory)
+        deletions.schedule(db, storage.folder_key(directory))
+    deletions.run_due()
     return True
 
 

@@ -11,9 +11,11 @@
     exports/<export id>.<ext>                a rendered mix
     models/<name>/                           installed model weights (separation.store)
 
-The database stores paths relative to the data directory; `resolve` turns them into real paths
-and refuses anything that would leave it. Files are written under a temporary name, fsynced
-and renamed into place, so a reader (or a crash) only ever sees complete files. Temporary
+The database stores paths relative to the data directory. They are also the keys of the
+store (objects/: the data directory itself, sealed or not, or an S3 bucket under a prefix);
+`resolve` turns them into real paths and refuses anything that would leave the data
+directory. Files are written under a temporary name, fsynced and renamed into place, so a
+reader (or a crash) only ever sees complete files. Temporary
 names carry the id of the job that writes them (`.tmp-<job id>-<random>`), so the collector can
 tell a live job's scratch space from a dead one's by the job's lease; deletions rename to a
 `.trash-` name first, so a kill half-way leaves only trash that the collector sweeps.
@@ -160,6 +162,16 @@ def export_file(export_id: str, extension: str) -> str:
     return f"{EXPORTS}/{export_id}.{extension}"
 
 
+def folder_key(directory: str) -> str:
+    """The key that names everything under a data-relative folder (objects.ObjectStore)."""
+    return directory.rstrip("/") + "/"
+
+
+def project_files_key(project_id: str) -> str:
+    """Everything a project keeps (its upload, a running separation's parts)."""
+    return folder_key(project_dir(project_id))
+
+
 def export_files(export_id: str) -> list[Path]:
     """Whatever is on disk for an export, whatever its format."""
     return sorted(resolve(EXPORTS).glob(f"{export_id}.*"))
@@ -177,23 +189,6 @@ def entries(relative: str) -> list[Path]:
 class StemLayout:
     names: tuple[str, ...]
     duration_seconds: float
-
-
-def read_stem_layout(directory: Path) -> StemLayout | None:
-    """The stems of a finished stem set folder, or None when it is not a complete one."""
-    try:
-        peaks = read_json(directory / PEAKS_FILE)
-        names = tuple(str(name) for name in peaks["stems"])
-        duration = float(peaks["duration_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    for name in names:
-        if not (directory / stem_file_name(name, "master")).is_file():
-            return None
-        previews = (stem_file_name(name, "preview"), quick_preview_file_name(name))
-        if not any((directory / preview).is_file() for preview in previews):
-            return None
-    return StemLayout(names=names, duration_seconds=duration)
 
 
 # ---------------------------------------------------------------- scratch names
@@ -317,19 +312,6 @@ def remove(path: Path) -> bool:
     return remove_tree(path) if path.is_dir() else remove_file(path)
 
 
-def delete_project_files(project_id: str) -> None:
-    remove_tree(resolve(project_dir(project_id)))
-
-
-def delete_stem_set_files(stem_set_directory: str) -> None:
-    remove_tree(resolve(stem_set_directory))
-
-
-def delete_export_files(export_id: str) -> None:
-    for path in export_files(export_id):
-        remove_file(path)
-
-
 # ---------------------------------------------------------------- uploads
 
 
@@ -355,16 +337,19 @@ class UploadWriter:
     """Writes an upload to projects/<id>/original.upload, counting bytes and hashing as it goes.
 
     Nothing but the file's bytes passes through memory, one chunk at a time; past `limit` bytes
-    it raises UploadTooLargeError. Call `discard()` on every failure path.
+    it raises UploadTooLargeError. Call `discard()` on every failure path. With `directory`,
+    the file is written there instead (local scratch space, when the store is not a plain
+    data directory) and the caller puts it in the store.
     """
 
-    def __init__(self, project_id: str, limit: int) -> None:
+    def __init__(self, project_id: str, limit: int, directory: Path | None = None) -> None:
         self.project_id = project_id
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
-        self.directory = resolve(project_dir(project_id))
-        self.directory.mkdir(parents=True, exist_ok=False)
+        self.in_data_dir = directory is None
+        self.directory = resolve(project_dir(project_id)) if directory is None else directory
+        self.directory.mkdir(parents=True, exist_ok=not self.in_data_dir)
         self.path = self.directory / UPLOAD_TEMP_NAME
         self._file: BinaryIO | None = self.path.open("wb")
 
@@ -388,15 +373,17 @@ class UploadWriter:
             self._file = None
 
     def finalize(self, extension: str) -> str:
-        """Rename to original.<extension> (detected from content, never from the user's name)."""
+        """Rename to original.<extension> (detected from content, never from the user's name);
+        the upload's key."""
         if not extension.isascii() or not extension.isalnum():
             raise ValueError(f"bad extension {extension!r}")
         self.close()
-        final = self.directory / f"original.{extension.lower()}"
+        name = f"original.{extension.lower()}"
+        final = self.directory / name
         self.path.rename(final)
         self.path = final
         fsync_dir(self.directory)
-        return final.relative_to(data_root()).as_posix()
+        return f"{project_dir(self.project_id)}/{name}"
 
     def discard(self) -> None:
         if self._file is not None:

@@ -10,17 +10,18 @@ from isomix import storage
 from isomix.api.routes.stems import zip_stream
 
 
-def test_a_zip_being_sent_survives_the_deletion_of_its_files(tmp_path: Path) -> None:
+def test_a_zip_being_sent_survives_the_deletion_of_its_files(data_dir: Path) -> None:
     files = []
     for index in range(3):
-        path = tmp_path / f"stem{index}.flac"
-        path.write_bytes(bytes([index]) * 300_000)
-        files.append((f"stem{index}.flac", path))
+        key = f"stems/set/stem{index}.flac"
+        storage.resolve(key).parent.mkdir(parents=True, exist_ok=True)
+        storage.resolve(key).write_bytes(bytes([index]) * 300_000)
+        files.append((f"stem{index}.flac", key))
     chunks = zip_stream(files)  # the route builds this before the response starts
     first = next(chunks)
-    for _, path in files:  # the collector removes the stems meanwhile
-        assert storage.remove(path)
-        assert not path.exists()
+    for _, key in files:  # the collector removes the stems meanwhile
+        assert storage.remove(storage.resolve(key))
+        assert not storage.resolve(key).exists()
     body = first + b"".join(chunks)
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert archive.namelist() == [name for name, _ in files]

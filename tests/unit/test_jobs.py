@@ -33,6 +33,8 @@ from isomix.jobs import cleanup, embedded, lease, outputs, previews, tasks
 from isomix.jobs.lease import Claim, claim
 from isomix.migrate import ensure_schema
 from isomix.models import Export, JobStatus, Project, SeparationStat, StemSet, utcnow
+from isomix.objects import get_store
+from isomix.objects.layout import read_stem_layout
 from isomix.separation.engine import get_engine
 
 
@@ -232,8 +234,8 @@ def test_a_deferred_mp3_preview_is_the_mp3_the_stem_would_have_had_directly(
     directory = tmp_path / "set"
     outputs.write_stem_set(directory, stems, 44100)
     for name, audio in stems.items():
-        assert outputs.write_mp3_preview(directory, name)
-        assert not outputs.write_mp3_preview(directory, name)  # done already
+        deferred = directory / f"{name}.mp3"
+        outputs.write_mp3_preview(directory / f"{name}.wav", deferred)
         direct = tmp_path / f"{name}.mp3"
         encode(
             direct,
@@ -244,7 +246,7 @@ def test_a_deferred_mp3_preview_is_the_mp3_the_stem_would_have_had_directly(
             mp3_quality=outputs.PREVIEW_MP3_QUALITY,
             clip="none",
         )
-        assert (directory / f"{name}.mp3").read_bytes() == direct.read_bytes()
+        assert deferred.read_bytes() == direct.read_bytes()
 
 
 def test_previews_give_way_to_a_waiting_job_and_resume_later(data_dir: Path) -> None:
@@ -391,7 +393,7 @@ def test_rerun_after_crash_with_stems_in_temp(
     cleanup.run_cleanup()
     (stem_set,) = stem_sets()
     assert listing(stems_dir(data_dir)) == [stem_set.id]
-    assert storage.read_stem_layout(data_dir / stem_set.directory) is not None
+    assert read_stem_layout(get_store(), stem_set.directory) is not None
 
 
 def test_rerun_after_rename_before_commit_reuses_the_directory(
@@ -886,7 +888,7 @@ def test_a_damaged_stem_set_of_the_same_key_is_mended_not_shared(data_dir: Path)
     (mended,) = stem_sets()
     assert mended.id == damaged.id and mended.refcount == 2
     assert mended.directory != damaged.directory
-    assert storage.read_stem_layout(data_dir / mended.directory) is not None
+    assert read_stem_layout(get_store(), mended.directory) is not None
     assert get_project(first).stem_set_id == get_project(second).stem_set_id == mended.id
     assert mended.previews_pending  # the new files' MP3s are still to come
 

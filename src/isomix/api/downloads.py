@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import unicodedata
-from pathlib import Path
-from urllib.parse import quote
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from isomix import storage
-from isomix.api.errors import not_found, not_ready
+from fastapi import Request, Response
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+
+from isomix import signing
+from isomix.api.errors import ApiError, not_found, not_ready
+from isomix.api.partial_audio import CHUNK_BYTES, RangeNotSatisfiableError, byte_range
+from isomix.config import get_settings
 from isomix.models import JobStatus, Project, StemSet
+from isomix.objects import get_store
+from isomix.objects.base import content_disposition
 
-
-def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 5987)."""
-    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    ascii_name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in ascii_name)
-    fallback = ascii_name or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+__all__ = [
+    "content_disposition",
+    "download_name",
+    "ranged_response",
+    "ready_stem_set",
+    "stored_file_response",
+    "track_name",
+]
 
 
 def download_name(project: Project, part: str, extension: str) -> str:
@@ -44,9 +52,94 @@ def ready_stem_set(project: Project) -> StemSet:
     return project.stem_set
 
 
-def existing_file(relative: str, what: str) -> Path:
-    """The real path of a stored file the row says exists; 404 if the disk disagrees."""
-    path = storage.resolve(relative)
-    if not path.is_file():
+def stored_file_response(
+    key: str,
+    *,
+    filename: str,
+    media_type: str,
+    what: str,
+    request: Request,
+    cache: bool = True,
+) -> Response:
+    """A stored file as the answer to a download, Range requests included, whatever the store:
+
+    - a plain data directory: the file itself (sendfile);
+    - a sealed one: the chunks a range needs, decrypted as they are sent;
+    - S3: a 307 to a presigned URL of the bucket (or the CDN before it), valid no longer than
+      the signed link that reached this route (ISOMIX_SIGNED_URL_TTL at most), so the bytes
+      never pass through the API.
+    """
+    store = get_store()
+    headers = {"Content-Disposition": content_disposition(filename)}
+    if not cache:
+        headers["Cache-Control"] = "no-store"
+    path = store.local_path(key)
+    if path is not None:
+        return FileResponse(path, media_type=media_type, headers=headers)
+    if store.kind == "s3":
+        if not store.exists(key):
+            raise not_found(what)
+        url = store.presigned_url(
+            key, filename=filename, media_type=media_type, expires_in=_link_lifetime(request)
+        )
+        assert url is not None
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    size = store.size(key)
+    if size is None:
         raise not_found(what)
-    return path
+    return ranged_response(store.open(key), size, request.headers.get("range"), media_type, headers)
+
+
+def _link_lifetime(request: Request) -> int:
+    """Seconds a presigned URL may live: what the signed link has left, else the TTL."""
+    ttl = get_settings().signed_url_ttl
+    raw = request.query_params.get(signing.EXPIRES_PARAM, "")
+    if raw.isdigit() and len(raw) <= 12:
+        return max(1, min(ttl, int(raw) - int(time.time())))
+    return ttl
+
+
+def ranged_response(
+    source: BinaryIO,
+    total: int,
+    range_header: str | None,
+    media_type: str,
+    headers: dict[str, str],
+) -> StreamingResponse:
+    """`source` (a seekable stream of `total` bytes), whole or the range asked for; the
+    response closes it."""
+    common = {"Accept-Ranges": "bytes", **headers}
+    try:
+        span = byte_range(range_header, total)
+    except RangeNotSatisfiableError:
+        source.close()
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"The range starts past the {total} bytes of the file.",
+            headers={**common, "Content-Range": f"bytes */{total}"},
+        ) from None
+    first, last = span if span is not None else (0, total - 1)
+    if span is not None:
+        common["Content-Range"] = f"bytes {first}-{last}/{total}"
+    common["Content-Length"] = str(max(0, last + 1 - first))
+    return StreamingResponse(
+        _read_span(source, first, last + 1),
+        status_code=206 if span is not None else 200,
+        media_type=media_type,
+        headers=common,
+    )
+
+
+def _read_span(source: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
+    try:
+        source.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = source.read(min(CHUNK_BYTES, left))
+            if not chunk:
+                raise OSError("the stored file is shorter than its size")
+            left -= len(chunk)
+            yield chunk
+    finally:
+        source.close()

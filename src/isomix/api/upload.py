@@ -21,7 +21,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from isomix import errortracking
 from isomix.api.errors import ApiError, invalid, shorten
+from isomix.objects.uploads import writer_for
 from isomix.storage import UploadTooLargeError, UploadWriter
 
 logger = logging.getLogger(__name__)
@@ -139,10 +141,12 @@ class _UploadParser:
             return
         if self._part.name != FILE_FIELD or self.writer is not None:
             raise invalid(f"Send exactly one file, in the form field '{FILE_FIELD}'.")
-        self.filename = clean_filename(self._decode(options[b"filename"]))
+        raw_name = self._decode(options[b"filename"])
+        self.filename = clean_filename(raw_name)
+        errortracking.conceal(raw_name, self.filename)  # the user's: never in error reports
         # Options sent before the file are checked before a byte is stored.
         self.on_file_start(dict(self.fields))
-        self.writer = UploadWriter(self.project_id, self.limit)
+        self.writer = writer_for(self.project_id, self.limit)
         self._part.filename = self.filename
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:

@@ -24,6 +24,7 @@ from isomix.db import rowcount
 from isomix.jobs import lease, queue
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, StemSet, as_utc, utcnow
+from isomix.objects import StoredObject, deletions, get_store
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,9 @@ def run_cleanup(*, now: datetime | None = None) -> CleanupReport:
     report.deleted_exports = _delete_old_exports(now, report)
     report.deleted_stem_sets = _delete_unused_stem_sets(report)
     report.removed_paths = _sweep_files(now, report)
+    _deleted, failing = deletions.run_due(now=now)
+    if failing:
+        log.warning("cleanup: %d file deletion(s) failed; retried later", failing)
     log.info("cleanup: %s", report.summary())
     return report
 
@@ -225,10 +229,11 @@ def _expire_projects(now: datetime, report: CleanupReport) -> int:
             if rowcount(result) != 1:
                 continue
             stemsets.release(db, row.stem_set_id)
+            # Deleted after the commit (run_cleanup's deletions.run_due), retried until the
+            # store confirms.
+            deletions.schedule(db, storage.project_files_key(row.id))
+            report.freed_bytes += usage(storage.project_files_key(row.id))
         expired += 1
-        # After the commit: a kill here leaves the upload, which _sweep_files removes.
-        report.freed_bytes += disk_usage(storage.resolve(storage.project_dir(row.id)))
-        storage.delete_project_files(row.id)
     return expired
 
 
@@ -242,7 +247,7 @@ def _collectable_export(now: datetime, project_gone: Any) -> Any:
 def _delete_old_exports(now: datetime, report: CleanupReport) -> int:
     with lease.session() as db:
         rows = db.execute(
-            select(Export.id, Export.status)
+            select(Export.id, Export.status, Export.format)
             .join(Project, Project.id == Export.project_id)
             .where(_collectable_export(now, Project.status == JobStatus.expired))
         ).all()
@@ -260,9 +265,10 @@ def _delete_old_exports(now: datetime, report: CleanupReport) -> int:
             )
             if rowcount(result) != 1:
                 continue
+            key = storage.export_file(row.id, row.format)
+            deletions.schedule(db, key)
+            report.freed_bytes += usage(key)
         deleted += 1
-        report.freed_bytes += sum(disk_usage(path) for path in storage.export_files(row.id))
-        storage.delete_export_files(row.id)
     return deleted
 
 
@@ -280,11 +286,26 @@ def _delete_unused_stem_sets(report: CleanupReport) -> int:
 def _stem_set_usage(stem_set_id: str) -> int:
     with lease.session() as db:
         directory = db.scalar(select(StemSet.directory).where(StemSet.id == stem_set_id))
-    return disk_usage(storage.resolve(directory)) if directory is not None else 0
+    return usage(storage.folder_key(directory)) if directory is not None else 0
+
+
+def usage(key: str) -> int:
+    """Bytes stored under a key or a folder key (as stored: sealed files with their tags)."""
+    store = get_store()
+    if store.kind == "s3":
+        return sum(item.size for item in store.listing(key))
+    return disk_usage(storage.resolve(key.rstrip("/")))
 
 
 def _sweep_files(now: datetime, report: CleanupReport) -> int:
     """Remove what no row accounts for: dead jobs' scratch files, trash, orphans."""
+    store = get_store()
+    if store.kind == "s3":
+        orphans = _orphan_objects(now)
+        for item in orphans:
+            store.delete(item.key)
+            report.freed_bytes += item.size
+        return len(orphans)
     removed = 0
     for path in _leftovers(now):
         size = disk_usage(path)
@@ -361,6 +382,37 @@ def _leftovers(now: datetime) -> list[Path]:
     found.extend(
         path for path in partial_entries if live_owners.get(path.parent.parent.name) != path.name
     )
+    return found
+
+
+def _orphan_objects(now: datetime) -> list[StoredObject]:
+    """A bucket's objects that no row accounts for, older than ORPHAN_GRACE (an upload, a
+    stem set and an export reach the store a moment before their row is committed).
+    Scratch space is local to each process, so a bucket holds no temporary names."""
+    listed = list(get_store().listing(""))  # before the rows, as in _leftovers
+    stem_dirs = stemsets.directories()
+    with lease.session() as db:
+        project_states = {
+            row.id: row.status for row in db.execute(select(Project.id, Project.status))
+        }
+        export_ids = set(db.scalars(select(Export.id)))
+    found: list[StoredObject] = []
+    for item in listed:
+        if now - as_utc(item.modified) <= ORPHAN_GRACE:
+            continue
+        top, _, rest = item.key.partition("/")
+        owner = rest.split("/", 1)[0]
+        if top == storage.PROJECTS:
+            state = project_states.get(owner)
+            orphan = state is None or state == JobStatus.expired
+        elif top == storage.STEMS:
+            orphan = storage.stem_set_dir(owner) not in stem_dirs
+        elif top == storage.EXPORTS:
+            orphan = owner.split(".", 1)[0] not in export_ids
+        else:
+            orphan = False  # not ours to judge
+        if orphan:
+            found.append(item)
     return found
 
 
@@ -443,7 +495,7 @@ def plan_cleanup(*, now: datetime | None = None) -> CleanupPlan:
             select(Project.id, Project.filename, Project.stem_set_id).where(_expirable_project(now))
         ).all()
         for project in expiring:
-            size = disk_usage(storage.resolve(storage.project_dir(project.id)))
+            size = usage(storage.project_files_key(project.id))
             plan.expired_projects.append(Doomed(project.id, size, project.filename))
 
         # The exports of projects that expire in this run go too (run_cleanup expires first).
@@ -454,7 +506,7 @@ def plan_cleanup(*, now: datetime | None = None) -> CleanupPlan:
             .where(_collectable_export(now, project_gone))
         ).all()
         for export in exports:
-            size = sum(disk_usage(path) for path in storage.export_files(export.id))
+            size = usage(storage.export_file(export.id, export.format))
             note = f"{export.format} of {export.filename}"
             plan.deleted_exports.append(Doomed(export.id, size, note))
 
@@ -471,9 +523,13 @@ def plan_cleanup(*, now: datetime | None = None) -> CleanupPlan:
         stem_rows = db.execute(select(StemSet.id, StemSet.directory, StemSet.refcount)).all()
         for stem_set in stem_rows:
             if stem_set.refcount - released[stem_set.id] <= 0 and stem_set.id not in still_used:
-                size = disk_usage(storage.resolve(stem_set.directory))
+                size = usage(storage.folder_key(stem_set.directory))
                 plan.deleted_stem_sets.append(Doomed(stem_set.id, size))
 
+    if get_store().kind == "s3":
+        for item in _orphan_objects(now):
+            plan.removed_paths.append(Doomed(item.key, item.size))
+        return plan
     root = storage.data_root()
     for path in _leftovers(now):
         plan.removed_paths.append(Doomed(path.relative_to(root).as_posix(), disk_usage(path)))

@@ -90,19 +90,13 @@ def write_stem_set(
     return storage.StemLayout(names=names, duration_seconds=duration)
 
 
-def write_mp3_preview(directory: Path, name: str) -> bool:
-    """Encode stem `name`'s MP3 preview from its quick preview in the stem set `directory`,
-    put it in place, then remove the quick one. The MP3 is made from the same 16-bit samples
-    as when it was encoded straight from the separation (clip "none", demucs' conversion).
-    False when there was no quick preview (already done, or the stem set is gone)."""
-    quick = directory / storage.quick_preview_file_name(name)
-    try:
-        sample_rate, frames = scipy.io.wavfile.read(quick, mmap=True)
-    except FileNotFoundError:
-        return False
+def write_mp3_preview(quick: Path, target: Path) -> None:
+    """Encode a stem's MP3 preview at `target` from its quick preview `quick` (16-bit WAV):
+    the same 16-bit samples as when it was encoded straight from the separation (clip
+    "none", demucs' conversion). FileNotFoundError when there is no quick preview."""
+    sample_rate, frames = scipy.io.wavfile.read(quick, mmap=True)
     if frames.ndim == 1:
         frames = frames[:, None]
-    target = directory / storage.stem_file_name(name, "preview")
     with storage.atomic_output(target) as file:
         write_with_pyav(
             file,
@@ -114,10 +108,7 @@ def write_mp3_preview(directory: Path, name: str) -> bool:
             bits=16,
             options={"b": f"{PREVIEW_BITRATE}k", "compression_level": str(PREVIEW_MP3_QUALITY)},
         )
-    del frames  # the mapping, before the file goes
-    storage.remove_file(quick)
-    storage.fsync_dir(directory)
-    return True
+    del frames  # the mapping, before the file can go
 
 
 def _planar_slices(

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from isomix import stemsets, storage
 from isomix.jobs import outputs
+from isomix.objects import get_store
+from isomix.objects.layout import stored_bytes
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +35,35 @@ def encode_next(
     pending = stemsets.next_pending_previews()
     if pending is None:
         return False
-    directory = storage.resolve(pending.directory)
+    store = get_store()
     for name in pending.names:
         if (should_stop is not None and should_stop()) or (busy is not None and busy()):
             return True
-        if not directory.is_dir():
+        if not store.exists(storage.peaks_file(pending.directory)):
             break  # deleted meanwhile (expired, or the project went)
         try:
-            outputs.write_mp3_preview(directory, name)
+            encode_mp3_preview(pending.directory, name)
         except Exception:
             # The stem keeps its quick preview, which plays the same samples; trying again
             # at every idle moment would only repeat the failure.
             log.exception("stem set %s: the MP3 preview of %s failed", pending.id, name)
-    stemsets.previews_done(pending)
+    stemsets.previews_done(pending, stored_bytes(store, pending.directory))
     log.info("stem set %s: MP3 previews written", pending.id)
+    return True
+
+
+def encode_mp3_preview(directory: str, name: str) -> bool:
+    """Stem `name`'s MP3 preview from its quick preview, put in place before the quick one
+    goes. False when there was no quick preview (already done, or the stem set is gone)."""
+    store = get_store()
+    quick = storage.quick_preview_file(directory, name)
+    target = storage.stem_file(directory, name, "preview")
+    try:
+        with store.local_copy(quick) as wav, store.staging(directory, Path(directory).name) as out:
+            mp3 = out / Path(target).name
+            outputs.write_mp3_preview(wav, mp3)
+            store.put_file(mp3, target, media_type="audio/mpeg")
+    except FileNotFoundError:
+        return False
+    store.delete(quick)
     return True

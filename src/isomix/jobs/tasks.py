@@ -11,7 +11,6 @@ Torch is never imported at module level here: the API process imports this modul
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -31,6 +30,8 @@ from isomix.config import get_settings
 from isomix.jobs import lease, outputs, progressive
 from isomix.jobs.lease import Claim, JobAborted, JobModel, LeaseKeeper
 from isomix.models import Export, JobStatus, Project, SeparationStat, utcnow
+from isomix.objects import get_store
+from isomix.objects.layout import read_stem_layout, stored_bytes
 from isomix.separation.base import AudioArray, ModelNotInstalledError, SeparationOptions
 
 __all__ = ["run_export", "run_separation", "stem_mix_settings"]
@@ -151,42 +152,46 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     job = _load_project(project_id)
     if _reuse_stem_set(job, worker_id):
         return
+    store = get_store()
     stem_set_id = stemsets.new_stem_set_id(job.id, job.cache_key)
-    final = storage.resolve(storage.stem_set_dir(stem_set_id))
-    layout = storage.read_stem_layout(final)
+    final = storage.stem_set_dir(stem_set_id)
+    layout = read_stem_layout(store, final)
     stat: tuple[float, float] | None = None
+    stored: int | None = None
     if layout is None:
-        # A directory at the final name is only ever complete (it got there by rename); one
-        # that does not read back is damaged: replace it.
-        storage.remove_tree(final)
-        layout, compute_seconds = _separate_into(job, final, keeper)
+        # A stem set at the final name is only ever complete (it got there by rename, or
+        # every object was written before the row): one that does not read back is
+        # damaged or half-uploaded by a killed worker: replace it.
+        store.delete(storage.folder_key(final))
+        layout, compute_seconds, stored = _separate_into(job, final, keeper)
         stat = (layout.duration_seconds, compute_seconds)
     else:
         # An earlier attempt wrote it and died before its commit: reuse it, and refresh its
         # time so the orphan collector leaves it alone.
-        log.info("project %s: reusing %s from an interrupted attempt", job.id, final.name)
-        os.utime(final)
-    chosen = _commit_separation(job, worker_id, stem_set_id, layout, stat)
-    if chosen.directory != storage.stem_set_dir(stem_set_id):
+        log.info("project %s: reusing %s from an interrupted attempt", job.id, final)
+        store.touch(final)
+        stored = stored_bytes(store, final)
+    chosen = _commit_separation(job, worker_id, stem_set_id, layout, stat, stored)
+    if chosen.directory != final:
         # Another project with the same content finished first; its stems are ours now.
-        storage.remove_tree(final)
+        store.delete(storage.folder_key(final))
 
 
 def _separate_into(
-    job: _ProjectJob, final: Path, keeper: LeaseKeeper
-) -> tuple[storage.StemLayout, float]:
+    job: _ProjectJob, final: str, keeper: LeaseKeeper
+) -> tuple[storage.StemLayout, float, int]:
     from isomix.separation.engine import get_engine  # torch, only in workers
 
     settings = get_settings()
+    store = get_store()
     keeper.stage("loading_model")
     engine = get_engine(job.model, device=settings.device)
     keeper.stage("decoding")
     started = time.monotonic()
-    mix = decode(
-        storage.resolve(job.source_path),
-        sample_rate=engine.sample_rate,
-        max_seconds=settings.max_duration_seconds,
-    )
+    with store.local_copy(job.source_path) as source:
+        mix = decode(
+            source, sample_rate=engine.sample_rate, max_seconds=settings.max_duration_seconds
+        )
     audio_seconds = mix.shape[-1] / engine.sample_rate
     stem_count = 2 if job.two_stems else len(engine.sources)
     write_estimate = WRITE_SECONDS_PER_STEM_SECOND * audio_seconds * stem_count
@@ -198,7 +203,10 @@ def _separate_into(
     )
     separating = time.monotonic()
     # Progressive output: each final part of every stem on disk, then announced on the row.
-    parts = progressive.PartWriter(keeper, engine.sample_rate) if settings.progressive else None
+    # Parts are files the API reads where the worker appends them: a plain data directory
+    # shared by both; not with a bucket (another machine) or a sealed directory.
+    progressive_on = settings.progressive and store.kind == "file"
+    parts = progressive.PartWriter(keeper, engine.sample_rate) if progressive_on else None
 
     def on_part(start: int, part: dict[str, AudioArray]) -> None:
         assert parts is not None
@@ -228,24 +236,22 @@ def _separate_into(
     del mix
     stems = _fold_two_stems(stems, job)
     keeper.confirm()  # cancelled while the model ran? then write nothing
-    temporary = final.parent / storage.temp_name(job.id)
     keeper.progress(_SEPARATED, stage="writing", eta_seconds=write_estimate)
-    try:
+    # Staging: a `.tmp-<job id>-` folder beside the final one (plain data directory: one
+    # rename) or local scratch (sealed, S3), always removed when the block ends.
+    with store.staging(storage.STEMS, job.id) as staging:
+        temporary = staging / "set"
         layout = outputs.write_stem_set(
             temporary,
             stems,
             engine.sample_rate,
             on_file=lambda done: keeper.progress(_SEPARATED + (_WRITTEN - _SEPARATED) * done),
         )
-        keeper.confirm()  # never rename into place once the job is no longer ours
-        # False: another copy of this very job renamed first (possible only after a lease
-        # takeover); its directory is complete and ours was removed.
-        storage.move_into_place(temporary, final)
-    except Exception:
-        # A failed job cleans up after itself; a killed one leaves the folder to the cleanup.
-        storage.remove_tree(temporary)
-        raise
-    return layout, time.monotonic() - started
+        keeper.confirm()  # never put in place once the job is no longer ours
+        # A plain folder: False inside when another copy of this very job renamed first
+        # (only after a lease takeover); its folder is complete and ours is removed.
+        stored = store.put_tree(temporary, final)
+    return layout, time.monotonic() - started, stored
 
 
 def _fold_two_stems(stems: dict[str, AudioArray], job: _ProjectJob) -> dict[str, AudioArray]:
@@ -305,6 +311,7 @@ def _commit_separation(
     stem_set_id: str,
     layout: storage.StemLayout,
     stat: tuple[float, float] | None,
+    stored: int | None = None,
 ) -> stemsets.Registered:
     """One transaction: the stem set claimed (new, or the one that won a race), the project
     ready, the speed sample. Returns the stem set the project now uses."""
@@ -317,6 +324,7 @@ def _commit_separation(
                     key=job.cache_key,
                     names=layout.names,
                     duration_seconds=layout.duration_seconds,
+                    stored_bytes=stored,
                 )
                 if not _mark_project_ready(
                     db, job.id, worker_id, chosen.id, layout.duration_seconds
@@ -401,13 +409,12 @@ def stem_mix_settings(mix: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
 
 def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     job = _load_export(export_id)
+    store = get_store()
     stems: dict[str, AudioArray] = {}
     for index, name in enumerate(job.stem_names):
         try:
-            stems[name] = decode(
-                storage.resolve(storage.stem_file(job.stem_directory, name, "master")),
-                sample_rate=MODEL_SAMPLE_RATE,
-            )
+            with store.local_copy(storage.stem_file(job.stem_directory, name, "master")) as master:
+                stems[name] = decode(master, sample_rate=MODEL_SAMPLE_RATE)
         except FileNotFoundError as error:
             raise JobFailed("The project's stems are no longer available.") from error
         keeper.progress(70.0 * (index + 1) / len(job.stem_names))
@@ -419,15 +426,18 @@ def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     del stems
     keeper.progress(80.0)
     relative = storage.export_file(export_id, job.encoding.format)
-    # encode() writes a temporary file beside the target, fsyncs it and renames it: a rerun
-    # simply replaces the file.
-    encode(
-        storage.resolve(relative),
-        audio,
-        MODEL_SAMPLE_RATE,
-        clip="none",
-        **export_formats.encode_options(job.encoding),
-    )
+    # Encoded in the staging folder, then put in place: a rerun simply replaces the file.
+    with store.staging(storage.EXPORTS, export_id) as staging:
+        rendered = staging / Path(relative).name
+        encode(
+            rendered,
+            audio,
+            MODEL_SAMPLE_RATE,
+            clip="none",
+            **export_formats.encode_options(job.encoding),
+        )
+        keeper.confirm()
+        stored = store.put_file(rendered, relative)
     with lease.session() as db, db.begin():
         ready = lease.finish_owned(
             db,
@@ -437,6 +447,7 @@ def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
             status=JobStatus.ready,
             now=utcnow(),
             path=relative,
+            stored_bytes=stored,
             progress=100.0,
             error=None,
         )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from isomix import schemas
+from isomix import logs, schemas
 from isomix.api import urls
 from isomix.api.auditing import record_action
 from isomix.api.auth import CurrentUser, Principal
@@ -18,10 +18,9 @@ from isomix.api.deps import (
     WorkerAvailable,
 )
 from isomix.api.downloads import (
-    content_disposition,
     download_name,
-    existing_file,
     ready_stem_set,
+    stored_file_response,
 )
 from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
 from isomix.api.limits import rate_limited, refusal
@@ -93,6 +92,7 @@ def create_export(
         format=request.format,
         bitrate=request.bitrate,
         bit_depth=request.bit_depth,
+        request_id=logs.current_request_id(),  # the worker's lines carry it too
         status=JobStatus.queued,
         progress=0.0,
         queued_at=now,
@@ -131,16 +131,16 @@ def read_export(export: ExportDep, settings: SettingsDep) -> schemas.Export:
         **error_responses(404, 409),
     },
 )
-def download_export(linked: LinkedExport) -> FileResponse:
+def download_export(linked: LinkedExport, request: Request) -> Response:
     """The rendered file, once the export is ready. With accounts, by the signed
     `download_url` or with the owner's bearer token."""
     export: Export = linked.object
     if export.status != JobStatus.ready or not export.path:
         raise not_ready(f"The export is {export.status.value}; there is no file yet.")
-    path = existing_file(export.path, "Export file")
-    name = download_name(export.project, "mix", export.format)
-    return FileResponse(
-        path,
+    return stored_file_response(
+        export.path,
+        filename=download_name(export.project, "mix", export.format),
         media_type=MEDIA_TYPES.get(export.format, "application/octet-stream"),
-        headers={"Content-Disposition": content_disposition(name)},
+        what="Export file",
+        request=request,
     )

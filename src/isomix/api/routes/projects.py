@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from isomix import plans, schemas, stemsets, storage
+from isomix import logs, plans, schemas, stemsets, storage
 from isomix.accounts import usage
 from isomix.api import events, urls
 from isomix.api.auditing import record_action
@@ -40,6 +40,8 @@ from isomix.jobs import queue
 from isomix.jobs.events import publish_project_changed
 from isomix.metrics import metrics_of
 from isomix.models import Export, JobStatus, Project, new_id, utcnow
+from isomix.objects import deletions
+from isomix.objects.uploads import discard_upload, store_upload
 from isomix.ratelimit import get_rate_limits
 
 logger = logging.getLogger(__name__)
@@ -215,6 +217,7 @@ def _insert_project(
         owner_id=principal.user_id,
         priority=plan.priority,
         job_slots=plan.concurrent_jobs,
+        request_id=logs.current_request_id(),  # the worker's lines carry it too
         id=project_id,
         filename=upload.filename,
         source_path=source_path,
@@ -312,6 +315,7 @@ async def create_project(
         except AudioError as error:
             raise _audio_error(error, plan) from None
         source_path = await run_in_threadpool(upload.writer.finalize, info.extension)
+        await run_in_threadpool(store_upload, upload.writer, source_path)
         stored = await run_in_threadpool(
             lambda: _insert_project(
                 project_id=project_id,
@@ -324,7 +328,7 @@ async def create_project(
             )
         )
     except BaseException as error:
-        upload.writer.discard()
+        await run_in_threadpool(discard_upload, upload.writer)
         await run_in_threadpool(_give_back, principal, reserved_at)
         if isinstance(error, ApiError):
             metrics.upload_refused(error.code)
@@ -333,7 +337,7 @@ async def create_project(
     lossless = plan.lossless_stems
     if stored.existing:
         # Nothing new was committed: the upload's files are nobody's, and no upload was used.
-        await run_in_threadpool(upload.writer.discard)
+        await run_in_threadpool(discard_upload, upload.writer)
         await run_in_threadpool(_give_back, principal, reserved_at)
         body = await run_in_threadpool(_read_project, stored.project_id, settings, lossless)
         answer = JSONResponse(
@@ -571,7 +575,9 @@ def delete_project(
         if row is None:  # deleted meanwhile
             raise ApiError(404, "not_found", "Project not found.")
         stem_set_id = row.stem_set_id
-        export_ids = list(session.scalars(select(Export.id).where(Export.project_id == project_id)))
+        exports = session.execute(
+            select(Export.id, Export.format).where(Export.project_id == project_id)
+        ).all()
         same_stems = (
             Project.stem_set_id.is_(None)
             if stem_set_id is None
@@ -584,6 +590,13 @@ def delete_project(
         )
         if rowcount(deleted) == 1:
             stemsets.release(session, stem_set_id)
+            # The files go after the commit; recorded with it, so that a crash or a store
+            # that refuses leaves a deletion to retry, never a forgotten file.
+            deletions.schedule(
+                session,
+                storage.project_files_key(project_id),
+                *(storage.export_file(export.id, export.format) for export in exports),
+            )
             record_action(
                 request,
                 "delete",
@@ -601,11 +614,8 @@ def delete_project(
         raise ApiError(409, "conflict", "The project changed while it was deleted; try again.")
     if never_started and settings.accounts and principal.plan.uploads_per_day is not None:
         usage.give_back(session, principal.user_id, created_at)
-    # Files after the commit: a crash in between leaves orphan files for the collector, never
-    # a row pointing at missing files.
-    storage.delete_project_files(project_id)
-    for export_id in export_ids:
-        storage.delete_export_files(export_id)
+    # Files after the commit: never a row pointing at missing files.
+    deletions.run_due()
     if stem_set_id is not None:
         stemsets.collect(stem_set_id)
     return Response(status_code=204)

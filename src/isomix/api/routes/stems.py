@@ -6,7 +6,6 @@ import os
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -19,14 +18,15 @@ from isomix.api.deps import Linked, LinkedProject
 from isomix.api.downloads import (
     content_disposition,
     download_name,
-    existing_file,
     ready_stem_set,
+    stored_file_response,
 )
 from isomix.api.errors import error_responses, not_found
 from isomix.api.limits import refusal
 from isomix.api.present import stem_names
 from isomix.jobs.progressive import FRAME_BYTES, read_parts
 from isomix.models import JobStatus, Project
+from isomix.objects import get_store
 
 router = APIRouter(tags=["stems"])
 
@@ -88,27 +88,41 @@ def download_stem(
     if stem not in stem_names(stem_set):
         raise not_found(f"Stem '{stem}'")
     if variant == "preview":
-        quick = _quick_preview(project, stem_set.directory, stem, request.headers.get("range"))
+        quick = _quick_preview(project, stem_set.directory, stem, request)
         if quick is not None:
             return quick
     extension = storage.STEM_EXTENSIONS[variant]
-    path = existing_file(storage.stem_file(stem_set.directory, stem, variant), "Stem file")
-    return FileResponse(
-        path,
+    return stored_file_response(
+        storage.stem_file(stem_set.directory, stem, variant),
+        filename=download_name(project, stem, extension),
         media_type=MEDIA_TYPES[variant],
-        headers={
-            "Content-Disposition": content_disposition(download_name(project, stem, extension))
-        },
+        what="Stem file",
+        request=request,
     )
 
 
 def _quick_preview(
-    project: Project, directory: str, stem: str, range_header: str | None
+    project: Project, directory: str, stem: str, request: Request
 ) -> Response | None:
     """A ready stem's quick preview (16-bit WAV, never cached) while its MP3 is not written
     yet (jobs/previews.py); None once the MP3 is there."""
-    if storage.resolve(storage.stem_file(directory, stem, "preview")).is_file():
+    store = get_store()
+    if store.exists(storage.stem_file(directory, stem, "preview")):
         return None
+    name = download_name(project, stem, storage.QUICK_PREVIEW_EXTENSION)
+    if store.local_path(storage.quick_preview_file(directory, stem)) is None:
+        # Sealed or in a bucket: the stored WAV as it is (a presigned URL, or decrypted).
+        if not store.exists(storage.quick_preview_file(directory, stem)):
+            return None  # the MP3 went in place a moment ago
+        return stored_file_response(
+            storage.quick_preview_file(directory, stem),
+            filename=name,
+            media_type=partial_audio.MEDIA_TYPE,
+            what="Stem file",
+            request=request,
+            cache=False,
+        )
+    range_header = request.headers.get("range")
     try:
         wav = storage.resolve(storage.quick_preview_file(directory, stem)).open("rb")
     except FileNotFoundError:
@@ -118,7 +132,6 @@ def _quick_preview(
     except ValueError:
         wav.close()
         raise
-    name = download_name(project, stem, storage.QUICK_PREVIEW_EXTENSION)
     return partial_audio.wav_response(
         wav,
         frames=frames,
@@ -188,15 +201,27 @@ class _ZipSink:
         return data
 
 
-def zip_stream(files: list[tuple[str, Path]]) -> Iterator[bytes]:
-    """ZIP_STORED (audio does not compress) written as it is sent: no temp file, little memory.
+def zip_stream(files: list[tuple[str, str]]) -> Iterator[bytes]:
+    """ZIP_STORED (audio does not compress) of stored files (name in the zip, key) written as
+    it is sent: no temp file, little memory.
 
     Every file is opened before the first byte goes out: the collector may delete an expired
-    project's stems meanwhile, and an open file outlives its name, so a download that has
-    started always finishes."""
-    opened: list[tuple[str, BinaryIO, float]] = [
-        (name, path.open("rb"), path.stat().st_mtime) for name, path in files
-    ]
+    project's stems meanwhile, and an open file outlives its name (and an S3 response its
+    object), so a download that has started always finishes."""
+    store = get_store()
+    now = time.time()
+    opened: list[tuple[str, BinaryIO, float]] = []
+    try:
+        for name, key in files:
+            path = store.local_path(key)
+            if path is not None:
+                opened.append((name, path.open("rb"), path.stat().st_mtime))
+            else:
+                opened.append((name, store.open(key), now))
+    except FileNotFoundError:
+        for _, source, _ in opened:
+            source.close()
+        raise not_found("Stem file") from None
     return _zip_chunks(opened)
 
 
@@ -233,7 +258,7 @@ def download_stems_zip(linked: LinkedProject) -> StreamingResponse:
     files = [
         (
             download_name(project, name, storage.STEM_EXTENSIONS["master"]),
-            existing_file(storage.stem_file(stem_set.directory, name, "master"), "Stem file"),
+            storage.stem_file(stem_set.directory, name, "master"),
         )
         for name in stem_names(stem_set)
     ]
@@ -252,5 +277,8 @@ def download_stems_zip(linked: LinkedProject) -> StreamingResponse:
 def read_peaks(linked: LinkedProject) -> schemas.Peaks:
     """Waveform overview of every stem: max |sample| per bucket over both channels, 0..1."""
     stem_set = ready_stem_set(linked.object)
-    path = existing_file(storage.peaks_file(stem_set.directory), "Peaks file")
-    return schemas.Peaks.model_validate(storage.read_json(path))
+    try:
+        peaks = get_store().read_bytes(storage.peaks_file(stem_set.directory))
+    except FileNotFoundError:
+        raise not_found("Peaks file") from None
+    return schemas.Peaks.model_validate_json(peaks)
