@@ -24,6 +24,7 @@ COMMANDS = (
     "users",
     "tokens",
     "audit",
+    "keys",
 )
 
 
