@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -458,3 +459,24 @@ def test_a_malformed_key_names_its_variable_not_its_value(
         for secret in value.split(","):
             assert secret not in message
     assert "isomix keys generate" in message
+
+
+def test_readers_open_while_rotate_rewrites_the_header(tmp_path: Path) -> None:
+    path = seal_bytes(tmp_path / "song", PLAINTEXT)
+    rings = (KeyRing(KEY_B, [KEY_A]), KeyRing(KEY_A, [KEY_B]))
+    stop = threading.Event()
+
+    def rotate() -> None:
+        turn = 0
+        while not stop.is_set():
+            rewrap(path, rings[turn % 2])
+            turn += 1
+
+    rotator = threading.Thread(target=rotate)
+    rotator.start()
+    try:
+        for _ in range(200):
+            assert read_all(path, rings[0]) == PLAINTEXT
+    finally:
+        stop.set()
+        rotator.join()
