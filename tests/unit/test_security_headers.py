@@ -208,7 +208,7 @@ def test_cors_allows_exactly_the_named_origin() -> None:
     exposed = {
         value.strip() for value in response.headers["access-control-expose-headers"].split(",")
     }
-    assert exposed == {"Retry-After", "Content-Disposition"}
+    assert exposed == {"Retry-After", "Content-Disposition", "X-Request-ID"}
 
     answer = preflight(client, APP_ORIGIN)
     assert answer.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -16,6 +17,9 @@ from isomix.config import get_settings
 from isomix.models import JobStatus, Project, StemSet
 from isomix.objects import get_store
 from isomix.objects.base import content_disposition
+from isomix.sealed import SealedFileError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "content_disposition",
@@ -69,6 +73,21 @@ def stored_file_response(
       the signed link that reached this route (ISOMIX_SIGNED_URL_TTL at most), so the bytes
       never pass through the API.
     """
+    try:
+        return _stored_file_response(key, filename, media_type, what, request, cache)
+    except SealedFileError as error:
+        # A wrong key or a damaged file: an error, never noise passed off as audio.
+        log.error("%s: %s", key, error)
+        raise ApiError(
+            500,
+            "stored_file_unreadable",
+            "A stored file could not be read with the server's encryption keys.",
+        ) from None
+
+
+def _stored_file_response(
+    key: str, filename: str, media_type: str, what: str, request: Request, cache: bool
+) -> Response:
     store = get_store()
     headers = {"Content-Disposition": content_disposition(filename)}
     if not cache:

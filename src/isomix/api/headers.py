@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isomix.api.client_ip import TrustedProxies
 from isomix.config import Settings
+from isomix.objects.s3 import store_origin
 
 
 def _policy(**directives: str) -> bytes:
@@ -35,20 +36,27 @@ def _policy(**directives: str) -> bytes:
     return text.encode()
 
 
-CSP: Final = _policy(
-    default_src="'self'",
-    script_src="'self'",
-    style_src="'self' 'unsafe-inline'",
-    img_src="'self' data: blob:",
-    media_src="'self' blob:",
-    connect_src="'self'",
-    worker_src="'self' blob:",
-    font_src="'self'",
-    object_src="'none'",
-    base_uri="'none'",
-    form_action="'self'",
-    frame_ancestors="'none'",
-)
+def content_policy(store_origin: str | None = None) -> bytes:
+    """The UI's policy; with files in a bucket, the mixer also fetches and plays from the
+    bucket's origin (downloads are redirects to presigned URLs there)."""
+    extra = f" {store_origin}" if store_origin else ""
+    return _policy(
+        default_src="'self'",
+        script_src="'self'",
+        style_src="'self' 'unsafe-inline'",
+        img_src="'self' data: blob:",
+        media_src=f"'self' blob:{extra}",
+        connect_src=f"'self'{extra}",
+        worker_src="'self' blob:",
+        font_src="'self'",
+        object_src="'none'",
+        base_uri="'none'",
+        form_action="'self'",
+        frame_ancestors="'none'",
+    )
+
+
+CSP: Final = content_policy()
 # What fastapi.openapi.docs.get_swagger_ui_html loads: bundle and CSS from jsDelivr, the
 # favicon from fastapi.tiangolo.com, an inline bootstrap script, and the schema by fetch.
 SWAGGER_CDN: Final = "https://cdn.jsdelivr.net"
@@ -73,13 +81,14 @@ COMMON_HEADERS: Final = (
 )
 CORS_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CORS_HEADERS: Final = ("Authorization", "Content-Type")
-CORS_EXPOSED: Final = ("Retry-After", "Content-Disposition")
+CORS_EXPOSED: Final = ("Retry-After", "Content-Disposition", "X-Request-ID")
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, docs_path: str | None = "/api/docs") -> None:
+    def __init__(self, app: ASGIApp, docs_path: str | None = "/api/docs", csp: bytes = CSP) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.csp = csp
 
     def _is_docs(self, path: str) -> bool:
         docs = self.docs_path
@@ -89,7 +98,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if self._is_docs(scope["path"]) else CSP
+        csp = DOCS_CSP if self._is_docs(scope["path"]) else self.csp
         extra = ((b"content-security-policy", csp), *COMMON_HEADERS)
 
         async def send_with_headers(message: Message) -> None:
@@ -155,4 +164,6 @@ def install_security_headers(app: FastAPI, settings: Settings) -> None:
             allow_headers=list(CORS_HEADERS),
             expose_headers=list(CORS_EXPOSED),
         )
-    app.add_middleware(SecurityHeaders, docs_path=app.docs_url)
+    app.add_middleware(
+        SecurityHeaders, docs_path=app.docs_url, csp=content_policy(store_origin(settings))
+    )

@@ -25,6 +25,7 @@ from isomix.jobs import lease, queue
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, StemSet, as_utc, utcnow
 from isomix.objects import StoredObject, deletions, get_store
+from isomix.objects.scratch import remove_dead_scratch
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def run_cleanup(*, now: datetime | None = None) -> CleanupReport:
     report.deleted_exports = _delete_old_exports(now, report)
     report.deleted_stem_sets = _delete_unused_stem_sets(report)
     report.removed_paths = _sweep_files(now, report)
+    remove_dead_scratch()  # plaintext a killed job or upload left on this machine
     _deleted, failing = deletions.run_due(now=now)
     if failing:
         log.warning("cleanup: %d file deletion(s) failed; retried later", failing)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
+from isomix.config import Settings
 from isomix.objects.base import ObjectStore, StoredObject, content_disposition
 from isomix.objects.scratch import scratch_dir
 
@@ -28,6 +29,17 @@ def parse_storage_url(url: str) -> tuple[str, str]:
     if parts.scheme != "s3" or not parts.netloc:
         raise ValueError(f"ISOMIX_STORAGE_URL {url!r} is not s3://BUCKET/PREFIX")
     return parts.netloc, parts.path.strip("/")
+
+
+def store_origin(settings: Settings) -> str | None:
+    """The origin browsers download from when files are in a bucket (for the UI's content
+    policy), or None with local files."""
+    if not settings.storage_url.strip().startswith("s3://"):
+        return None
+    if settings.s3_endpoint_url:
+        parts = urlsplit(settings.s3_endpoint_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return "https://*.amazonaws.com"
 
 
 class S3Store(ObjectStore):
