@@ -9,6 +9,7 @@ import isomix
 from isomix.api.errors import install_error_handlers
 from isomix.api.guards import install_guards
 from isomix.api.headers import install_security_headers
+from isomix.api.request_id import RequestIdMiddleware
 from isomix.api.routes import (
     account,
     admin,
@@ -45,7 +46,9 @@ def create_app(*, listen_host: str | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     install_security_headers(app, get_settings())
-    install_guards(app, listen_host=listen_host)  # outermost: before routing and metrics
+    install_guards(app, listen_host=listen_host)  # before routing and metrics
+    # Outermost: a refusal by the guards carries an id too, and every line about the request.
+    app.add_middleware(RequestIdMiddleware)
     for router in (
         auth.router,
         account.router,

@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from isomix import errortracking
     from isomix.jobs.celery_app import get_app
+
+    errortracking.init("beat", settings)
 
     # Beat keeps when it last sent each task; a private temporary folder is enough, since
     # a missed run after a restart is sent at once.

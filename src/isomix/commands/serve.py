@@ -73,16 +73,16 @@ def exposure_warning(host: str, port: int, *, accounts: bool = False) -> str | N
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from isomix import errortracking, logs
     from isomix.api.app import create_app
     from isomix.api.server import uvicorn_options
-    from isomix.logredact import install_log_redaction
     from isomix.migrate import SchemaError, ensure_schema
 
     settings = get_settings()
-    if not logging.getLogger().handlers:  # isomix's own lines; uvicorn configures its own
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # Signed links and tokens never reach a log line (the access log included).
-    install_log_redaction()
+    # Every line of this process, uvicorn's included (it is given no logging config of its
+    # own below), as JSON or text, signed links and tokens redacted.
+    logs.configure(settings)
+    errortracking.init("api", settings)
     host = args.host or settings.host
     port = args.port or settings.port
     try:
@@ -117,7 +117,14 @@ def run(args: argparse.Namespace) -> int:
         print("isomix serve: jobs go to Redis; run `isomix worker` to process them")
     print(f"isomix serve: data in {settings.data_dir}; open {browser_url(host, port)}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", **options)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            **options,
+        )
     finally:
         if worker is not None:
             worker.stop()

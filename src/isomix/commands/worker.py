@@ -56,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
     except SchemaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    from isomix import errortracking
     from isomix.db import reset_engines
     from isomix.jobs.celery_app import get_app
+
+    # Before the pool forks: its children inherit the client (Celery's tasks are reported by
+    # sentry-sdk's Celery integration). Logging is set up by Celery's setup_logging signal.
+    errortracking.init("worker", settings)
 
     # The parent process only forks pool children from here on: it must hold no database
     # connection, or the children would inherit (and eventually close) its sockets.

@@ -19,10 +19,11 @@ from typing import Any, Final
 
 from celery import Celery, signals
 
-from isomix import stemsets
+from isomix import logs, stemsets
 from isomix.config import get_settings
 from isomix.jobs import broker, lease, previews, priority
 from isomix.jobs.cleanup import reconcile, run_cleanup
+from isomix.jobs.joblog import job_context
 from isomix.jobs.tasks import run_export, run_separation
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ OWNER_BUSY_RETRY_SECONDS: Final = 5.0
 
 
 def separate(project_id: str) -> None:
-    claim = run_separation(project_id, worker_id=current_worker_id())
+    with job_context("projects", project_id):
+        claim = run_separation(project_id, worker_id=current_worker_id())
     if claim is lease.Claim.owner_busy:
         task, queue = broker.TASK_OF_TABLE["projects"]
         get_app().send_task(
@@ -69,7 +71,8 @@ def encode_previews() -> bool:
 
 
 def export(export_id: str) -> None:
-    run_export(export_id, worker_id=current_worker_id())
+    with job_context("exports", export_id):
+        run_export(export_id, worker_id=current_worker_id())
 
 
 def cleanup() -> str:
@@ -84,12 +87,18 @@ def get_app() -> Celery:
     app.task(name=broker.EXPORT_TASK)(export)
     app.task(name=broker.CLEANUP_TASK)(cleanup)
     app.task(name=broker.PREVIEWS_TASK)(encode_previews)
+    # Connected, it replaces Celery's own logging setup (worker and beat): isomix's JSON lines.
+    signals.setup_logging.connect(_setup_logging, weak=False)
     signals.worker_process_init.connect(_init_pool_child, weak=False)
     signals.worker_process_shutdown.connect(_stop_reconciler, weak=False)
     return app
 
 
 # ---------------------------------------------------------------- worker process hooks
+
+
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    logs.configure(level=loglevel or None)
 
 
 def _init_pool_child(**_: Any) -> None:

@@ -37,8 +37,10 @@ from typing import Any, Final
 
 from sqlalchemy import select, update
 
+from isomix import errortracking, logs
 from isomix.db import rowcount
 from isomix.jobs import broker, lease, previews, priority
+from isomix.jobs.joblog import job_context
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
 
@@ -131,9 +133,10 @@ def run_job(
     """Claim and run one job; what the claim said (nothing ran unless `claimed`)."""
     from isomix.jobs import tasks
 
-    if model is Project:
-        return tasks.run_separation(job_id, worker_id=worker_id, should_stop=should_stop)
-    return tasks.run_export(job_id, worker_id=worker_id, should_stop=should_stop)
+    with job_context(model.__tablename__, job_id):
+        if model is Project:
+            return tasks.run_separation(job_id, worker_id=worker_id, should_stop=should_stop)
+        return tasks.run_export(job_id, worker_id=worker_id, should_stop=should_stop)
 
 
 def run_next_job(*, worker_id: str, should_stop: Any = None) -> bool:
@@ -444,8 +447,10 @@ def start_embedded_worker(policy: RestartPolicy | None = None) -> EmbeddedWorker
 
 
 def _worker_main(stop_reader: Connection) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # A spawned process starts with nothing configured: the server's logging and error
+    # reporting, set up again here.
+    logs.configure()
+    errortracking.init("embedded-worker")
     # The handler only flips a plain flag; the loop notices it at its next check. Ctrl+C
     # reaches the whole process group: the worker leaves SIGINT to the server, which stops
     # it through the pipe (exiting on its own would look like a death and be restarted).
