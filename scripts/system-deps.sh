@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive for real (Redis, PostgreSQL, Chromium) when
+# Installs the Debian packages the tests drive for real (Redis, PostgreSQL, nginx, Chromium) when
 # they are missing. Needs root (or sudo); prints what it would need otherwise.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Debian puts nginx in /usr/sbin, which a user's PATH may lack.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from isomix.config import get_settings
@@ -68,6 +69,14 @@ def session_scope() -> Iterator[Session]:
 def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE matched: how every compare-and-set here learns if it won."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether a database error says the server cannot be reached right now (restarting, a
+    failover, a cut connection): worth trying again later, unlike a wrong statement."""
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def reset_engines() -> None:

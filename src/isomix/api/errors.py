@@ -8,15 +8,20 @@ how many more there were.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from isomix.db import database_unreachable
 from isomix.schemas import ErrorResponse, InvalidRequestResponse
+
+logger = logging.getLogger(__name__)
 
 _CODE_BY_STATUS = {
     400: "bad_request",
@@ -35,6 +40,9 @@ MAX_QUOTED_CHARS: Final = 60
 NAMED_AT_MOST: Final = 5
 MAX_VALIDATION_ISSUES: Final = 20
 MAX_ISSUE_MESSAGE_CHARS: Final = 200
+# While the database cannot be reached (PostgreSQL restarting, a failover), requests are
+# answered 503 with this Retry-After: the pool's pre-ping reconnects once it is back.
+DATABASE_RETRY_AFTER_SECONDS: Final = 2
 
 
 class ApiError(Exception):
@@ -131,7 +139,23 @@ def _issue(item: Any) -> dict[str, Any]:
     }
 
 
+def _database_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DBAPIError)
+    if not database_unreachable(error):
+        raise error  # a bug, not an outage: the server error it is
+    logger.warning("database unreachable, answering 503: %s", str(error).splitlines()[0])
+    return JSONResponse(
+        {
+            "detail": "The database cannot be reached for a moment; try again shortly.",
+            "code": "database_unavailable",
+        },
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -10,23 +10,32 @@ Configuration and names are broker.py's. Why the hooks (see shared/RELIABILITY.m
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 from celery import Celery, signals
+from celery.exceptions import Reject
+from sqlalchemy.exc import DBAPIError
 
 from isomix import logs, stemsets
 from isomix.config import get_settings
+from isomix.db import database_unreachable
 from isomix.jobs import broker, lease, previews, priority
 from isomix.jobs.cleanup import reconcile, run_cleanup
 from isomix.jobs.joblog import job_context
 from isomix.jobs.tasks import run_export, run_separation
+from isomix.liveness import Heartbeat
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Full cleanup (retention, GC) runs this often (besides `isomix beat`'s schedule); the
 # reconciler runs every lease period.
@@ -46,6 +55,35 @@ def current_worker_id() -> str:
 
 # A separation whose owner runs all the plan allows is sent again after this long.
 OWNER_BUSY_RETRY_SECONDS: Final = 5.0
+
+
+# While the database cannot be reached, a task waits this long and puts its message back.
+DATABASE_WAIT_SECONDS: Final = 2.0
+
+
+def _until_database_answers(task: Callable[P, R]) -> Callable[P, R]:
+    """A task whose database is unreachable (PostgreSQL restarting) hands its message back to
+    Redis after a pause, instead of failing: a failed task is acknowledged, and the row of a
+    job whose message is gone would wait for the reconciler's STALE_QUEUED. A copy that runs
+    again meets the row's lease like any redelivery."""
+
+    @functools.wraps(task)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return task(*args, **kwargs)
+        except DBAPIError as error:
+            if not database_unreachable(error):
+                raise
+            reason = str(error).splitlines()[0]
+            log.warning(
+                "%s: the database cannot be reached (%s); its message goes back to the queue",
+                task.__name__,
+                reason,
+            )
+            time.sleep(DATABASE_WAIT_SECONDS)
+            raise Reject(reason, requeue=True) from error
+
+    return guarded
 
 
 def separate(project_id: str) -> None:
@@ -79,14 +117,20 @@ def cleanup() -> str:
     return run_cleanup().summary()
 
 
+# Wrapped once: registering another wrapper of the same task on a cached app is a conflict.
+_SEPARATE: Final = _until_database_answers(separate)
+_EXPORT: Final = _until_database_answers(export)
+_PREVIEWS: Final = _until_database_answers(encode_previews)
+
+
 @lru_cache(maxsize=1)
 def get_app() -> Celery:
     """broker.get_app() with the task functions registered: what `isomix worker` runs."""
     app = broker.get_app()
-    app.task(name=broker.SEPARATE_TASK)(separate)
-    app.task(name=broker.EXPORT_TASK)(export)
+    app.task(name=broker.SEPARATE_TASK)(_SEPARATE)
+    app.task(name=broker.EXPORT_TASK)(_EXPORT)
     app.task(name=broker.CLEANUP_TASK)(cleanup)
-    app.task(name=broker.PREVIEWS_TASK)(encode_previews)
+    app.task(name=broker.PREVIEWS_TASK)(_PREVIEWS)
     # Connected, it replaces Celery's own logging setup (worker and beat): isomix's JSON lines.
     signals.setup_logging.connect(_setup_logging, weak=False)
     signals.worker_process_init.connect(_init_pool_child, weak=False)
@@ -141,12 +185,17 @@ class Reconciler:
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="isomix-reconciler", daemon=True)
+        # Beats from its own thread: the reconciler's rounds are a lease period apart and a
+        # full cleanup can take long; /metrics counts the pool children that beat.
+        self._heartbeat = Heartbeat("celery", current_worker_id())
 
     def start(self) -> None:
         self._thread.start()
+        self._heartbeat.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._heartbeat.stop()
 
     def _loop(self) -> None:
         interval = lease.lease_duration().total_seconds()
