@@ -296,3 +296,29 @@ class SeparationStat(Base):
     audio_seconds: Mapped[float] = mapped_column(Float)
     compute_seconds: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobCount(Base):
+    """How many jobs ended, by kind ("separation", "export") and final status: a counter for
+    /metrics that retention cannot lower. Written only by `jobs.lease.count_ended`, in the
+    transaction that ends the job."""
+
+    __tablename__ = "job_counts"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WorkerHeartbeat(Base):
+    """A process that runs jobs (an embedded worker, a Celery pool child), as of its last
+    heartbeat (liveness.py): /metrics counts the recent ones as alive."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the lease owner id
+    kind: Mapped[str] = mapped_column(String(16))  # "embedded" or "celery"
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -79,7 +79,7 @@ def test_metrics_read_jobs_from_the_database_and_label_routes_by_template(
     client.get(f"/api/projects/{project['id']}")
     client.get("/api/projects/00000000-0000-4000-8000-000000000000")
     text = client.get("/metrics").text
-    assert 'isomix_jobs{kind="separation",status="queued"} 1.0' in text
+    assert 'isomix_job_rows{kind="separation",status="queued"} 1.0' in text
     assert 'isomix_queue_length{kind="separation"} 1.0' in text
     assert "isomix_upload_bytes_total" in text
     assert 'isomix_uploads_total{outcome="accepted"} 1.0' in text

@@ -70,7 +70,7 @@ def test_upload_separate_dedup_delete_on_postgres_and_redis(stack: Stack) -> Non
         assert status == 202 and second["status"] == "ready"
 
         metrics = client.get("/metrics").text
-        assert 'isomix_jobs{kind="separation",status="ready"} 2.0' in metrics
+        assert 'isomix_job_rows{kind="separation",status="ready"} 2.0' in metrics
 
         for project in (first, second):
             assert client.delete(f"/api/projects/{project['id']}").status_code == 204

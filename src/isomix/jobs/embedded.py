@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from sqlalchemy import select, update
 
-from isomix import errortracking, logs
+from isomix import errortracking, liveness, logs
 from isomix.db import rowcount
 from isomix.jobs import broker, lease, previews, priority
 from isomix.jobs.joblog import job_context
@@ -461,6 +461,7 @@ def _worker_main(stop_reader: Connection) -> None:
     priority.lower_priority()
     parent = multiprocessing.parent_process()
     me = worker_id("embedded")
+    heartbeat = liveness.Heartbeat("embedded", me).start()  # /metrics: a live worker
 
     def should_stop() -> bool:
         # The pipe reads as ready once the server closes its end: when it asks us to stop,
@@ -494,4 +495,5 @@ def _worker_main(stop_reader: Connection) -> None:
             log.exception("embedded worker loop error")
         stop_reader.poll(POLL_SECONDS)
     stop_reader.close()
+    heartbeat.stop()
     log.info("embedded worker stopped")

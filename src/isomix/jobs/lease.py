@@ -24,13 +24,14 @@ from types import TracebackType
 from typing import Any, Final
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker, rowcount
 from isomix.jobs import events
-from isomix.models import Export, JobStatus, Project, ProjectStage, User, utcnow
+from isomix.models import Export, JobCount, JobStatus, Project, ProjectStage, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def give_up_if_exhausted(db: Session, model: JobModel, job_id: str, *, now: date
         .execution_options(synchronize_session=False)
     )
     if rowcount(failed) == 1:
+        count_ended(db, model, JobStatus.failed)
         published(db, model, job_id)
         log.warning("%s %s failed: %s", model.__tablename__, job_id, reason)
         return True
@@ -222,8 +224,28 @@ def finish_owned(
     )
     if rowcount(result) != 1:
         return False
+    count_ended(db, model, status)
     published(db, model, job_id)
     return True
+
+
+def count_ended(db: Session, model: JobModel, status: JobStatus) -> None:
+    """Add one to the jobs ended with `status` (`job_counts`, /metrics' isomix_jobs_total).
+
+    Called in the transaction of the conditional UPDATE that ended the job, once that UPDATE
+    changed the row: a job ends once, and a rolled-back ending is not counted. A crashed
+    attempt taken over by another worker has not ended; a user's retry is a new run.
+    """
+    kind = "separation" if model is Project else "export"
+    key = [JobCount.kind, JobCount.status]
+    one_more = {"total": JobCount.total + 1}
+    if db.get_bind().dialect.name == "postgresql":
+        upsert: Any = postgresql.insert(JobCount).on_conflict_do_update(
+            index_elements=key, set_=one_more
+        )
+    else:
+        upsert = sqlite.insert(JobCount).on_conflict_do_update(index_elements=key, set_=one_more)
+    db.execute(upsert.values(kind=kind, status=status.value, total=1))
 
 
 def renew(model: JobModel, job_id: str, *, worker_id: str, **values: Any) -> bool:

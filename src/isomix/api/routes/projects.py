@@ -36,7 +36,7 @@ from isomix.audio import io as audio_io
 from isomix.audio.errors import AudioError, AudioTooLongError, UnsupportedAudioError
 from isomix.config import Settings
 from isomix.db import get_sessionmaker, rowcount
-from isomix.jobs import queue
+from isomix.jobs import lease, queue
 from isomix.jobs.events import publish_project_changed
 from isomix.metrics import metrics_of
 from isomix.models import Export, JobStatus, Project, new_id, utcnow
@@ -359,6 +359,7 @@ async def create_project(
     )
     if stored.queued:
         await run_in_threadpool(queue.enqueue_separation, project_id, plan.priority)
+        metrics.upload_queued(request)
     return await run_in_threadpool(_read_project, project_id, settings, lossless)
 
 
@@ -490,6 +491,8 @@ def cancel_project(
         )
         .values(status=JobStatus.cancelled, eta_seconds=None, finished_at=utcnow())
     )
+    if rowcount(cancelled) == 1:
+        lease.count_ended(session, Project, JobStatus.cancelled)
     session.commit()
     publish_project_changed(project.id)
     session.refresh(project)
