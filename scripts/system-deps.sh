@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive for real (Redis, PostgreSQL, nginx, Chromium) when
+# Installs the Debian packages the tests drive for real (Redis, PostgreSQL, nginx, promtool, Chromium) when
 # they are missing. Needs root (or sudo); prints what it would need otherwise.
 set -euo pipefail
 need=()
@@ -7,6 +7,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Debian puts nginx in /usr/sbin, which a user's PATH may lack.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# promtool checks deploy/'s Prometheus config and alert rules (tests/unit/test_monitoring_deploy.py).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
