@@ -305,5 +305,9 @@ def uvicorn_options(settings: Settings) -> tuple[dict[str, Any], str | None]:
         "http": protocol_class(limits),
         "h11_max_incomplete_event_size": limits.max_header_bytes + READ_SLACK,
         "timeout_keep_alive": 5,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 whatever ISOMIX_TRUSTED_PROXIES
+        # says, so a local page could pick its own address for rate limits and the audit
+        # trail; api/client_ip.py alone decides whose X-Forwarded-For counts.
+        "proxy_headers": False,
     }
     return options, note

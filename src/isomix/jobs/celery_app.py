@@ -105,7 +105,12 @@ def send_previews_task() -> None:
 
 
 def encode_previews() -> bool:
-    return previews.encode_next()
+    """One stem set's MP3 previews, then another turn queued while any are pending: two
+    workers may have spent their turns on the same set, and each separation sent only one."""
+    done = previews.encode_next()
+    if done and stemsets.next_pending_previews() is not None:
+        send_previews_task()
+    return done
 
 
 def export(export_id: str) -> None:
