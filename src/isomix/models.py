@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -212,6 +213,9 @@ class StemSet(Base):
     # Bytes of every object of the set in the store (masters, previews, peaks), kept up to
     # date by the writers so that metrics read storage use from rows, not by walking files.
     stored_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Tempo, beats and key detected from these stems (analysis/), once per stem set; None
+    # until analysed.
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Project(JobMixin, Base):
@@ -246,6 +250,8 @@ class Project(JobMixin, Base):
     job_slots: Mapped[int] = mapped_column(Integer, default=1)
     # The API request that created the job: its logs and the worker's carry the same id.
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The owner's corrections of the detected analysis (bpm, key), kept over re-analysis.
+    analysis_override: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     stem_set: Mapped[StemSet | None] = relationship(lazy="joined")
     exports: Mapped[list[Export]] = relationship(
@@ -269,6 +275,25 @@ class Export(JobMixin, Base):
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
     project: Mapped[Project] = relationship(back_populates="exports")
+
+
+class Mix(Base):
+    """A named mix of a project saved by its owner: the mixer's settings as JSON."""
+
+    __tablename__ = "mixes"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_mixes_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The mixer opens the mix opened last.
+    opened_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class BlobDeletion(Base):
