@@ -1,9 +1,10 @@
 """Headers every HTTP answer carries, and CORS, which is off unless origins are named.
 
 - `Content-Security-Policy`: scripts only from our own origin (the built UI has no inline
-  script), so an injected `<script>` or `onclick=` does not run. Styles may be inline (React
-  sets style attributes); audio and images may be `blob:` (the mixer decodes stems in the
-  browser), workers `blob:` (audio worklets). Swagger UI at `/api/docs` loads its bundle from
+  script), so an injected `<script>` or `onclick=` does not run; WebAssembly may be compiled
+  (`'wasm-unsafe-eval'`, the mixer's time-stretch worklet), JavaScript eval may not. Styles
+  may be inline (React sets style attributes); audio and images may be `blob:` (the mixer
+  decodes stems in the browser), workers `blob:` (audio worklets). Swagger UI at `/api/docs` loads its bundle from
   a CDN and starts it with an inline script, so only that page gets a wider policy.
 - `Referrer-Policy: no-referrer`: download links are signed URLs; a Referer would hand the
   signature to whatever site the page links to.
@@ -42,7 +43,9 @@ def content_policy(store_origin: str | None = None) -> bytes:
     extra = f" {store_origin}" if store_origin else ""
     return _policy(
         default_src="'self'",
-        script_src="'self'",
+        # 'wasm-unsafe-eval' lets the mixer compile the WebAssembly of its time-stretch worklet
+        # (Signalsmith Stretch, served from our origin); it allows no eval() of JavaScript.
+        script_src="'self' 'wasm-unsafe-eval'",
         style_src="'self' 'unsafe-inline'",
         img_src="'self' data: blob:",
         media_src=f"'self' blob:{extra}",
