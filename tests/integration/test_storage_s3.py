@@ -234,3 +234,52 @@ def test_the_collector_sweeps_objects_no_row_accounts_for(
     report = cleanup.run_cleanup(now=utcnow() + timedelta(hours=2))
     assert report.removed_paths == 3
     assert set(bucket_keys(s3)) == owned
+
+
+def test_parts_of_a_running_separation_play_from_the_bucket(
+    s3: S3Server, s3_client: TestClient
+) -> None:
+    """Progressive output with a bucket: each part is its own object, written before the row
+    announces it, served by the API (on any machine) as one growing WAV with Range."""
+    from isomix.jobs import lease, progressive
+    from isomix.models import Project
+
+    rate = 44100
+    status, project = upload(s3_client, wav_bytes(2.0), model="demucs_unittest")
+    assert status == 202
+    project_id = str(project["id"])
+    assert lease.claim(Project, project_id, worker_id="w") is lease.Claim.claimed
+    with lease.LeaseKeeper(Project, project_id, worker_id="w") as keeper:
+        writer = progressive.PartWriter(keeper, rate)
+        first = np.full((2, rate), 0.25, np.float32)
+        second = np.full((2, rate // 2), -0.5, np.float32)
+        writer.add(0, {"vocals": first, "no_vocals": -first})
+        writer.add(rate, {"vocals": second, "no_vocals": -second})
+        writer.publish()
+        writer.close()
+        parts_prefix = f"projects/{project_id}/partial/"
+        segments = sorted(key for key in bucket_keys(s3) if key.startswith(parts_prefix))
+        assert [key.rpartition("/")[2] for key in segments if "/vocals/" in key] == [
+            f"{0:012d}.pcm",
+            f"{rate:012d}.pcm",
+        ]
+        body = s3_client.get(f"/api/projects/{project_id}").json()
+        assert body["ready_seconds"] == pytest.approx(1.5)
+        vocals = next(stem for stem in body["stems"] if stem["name"] == "vocals")
+        whole = s3_client.get(vocals["preview_url"])
+        assert whole.status_code == 200 and whole.headers["content-type"] == "audio/wav"
+        samples = np.frombuffer(whole.content[44:], "<i2").reshape(-1, 2)
+        assert samples.shape[0] == rate * 3 // 2
+        assert abs(samples[0, 0] - 0.25 * 32768) <= 1 and abs(samples[-1, 0] + 0.5 * 32768) <= 1
+        # A client holding the first second asks for the rest only.
+        tail = s3_client.get(vocals["preview_url"], headers={"Range": f"bytes={44 + 4 * rate}-"})
+        assert tail.status_code == 206 and tail.content == whole.content[44 + 4 * rate :]
+        # Another worker's leftovers are swept; the lease holder's parts are not.
+        stale = f"projects/{project_id}/partial/0123456789abcdef/vocals/{0:012d}.pcm"
+        s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}/{stale}", Body=b"\0" * 4)
+        cleanup.run_cleanup()
+        keys = bucket_keys(s3)
+        assert stale not in keys and set(segments) <= set(keys)
+    # The job ends (however it ends), its parts go.
+    progressive.remove_parts(project_id, "w")
+    assert not [key for key in bucket_keys(s3) if key.startswith(parts_prefix)]

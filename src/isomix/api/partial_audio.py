@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 from fastapi.responses import StreamingResponse
@@ -98,12 +98,40 @@ def wav_response(
     """The first `frames` frames of the open PCM file `pcm` (its samples start at byte
     `data_offset`) as WAV (the whole body or the range asked for). The response closes `pcm`
     once sent; so does a refusal."""
+    fd = pcm.fileno()
+    return wav_response_from(
+        lambda position, length: os.pread(fd, length, data_offset + position),
+        frames=frames,
+        sample_rate=sample_rate,
+        channels=channels,
+        range_header=range_header,
+        headers=headers,
+        close=pcm.close,
+    )
+
+
+PcmReader = Callable[[int, int], bytes]
+
+
+def wav_response_from(
+    read_at: PcmReader,
+    *,
+    frames: int,
+    sample_rate: int,
+    channels: int = 2,
+    range_header: str | None,
+    headers: dict[str, str] | None = None,
+    close: Callable[[], None] = lambda: None,
+) -> StreamingResponse:
+    """The first `frames` frames of PCM that `read_at(position, length)` reads (bytes from
+    the first sample on; at most `length`, fewer only at the end) as WAV, whole or the range
+    asked for; `close` is called once the body is sent, or on a refusal."""
     total = HEADER_BYTES + frames * channels * SAMPLE_BITS // 8
     common = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", **(headers or {})}
     try:
         span = byte_range(range_header, total)
     except RangeNotSatisfiableError:
-        pcm.close()
+        close()
         raise ApiError(
             416,
             "range_not_satisfiable",
@@ -116,29 +144,31 @@ def wav_response(
     common["Content-Length"] = str(last + 1 - first)
     header = wav_header(frames, sample_rate, channels)
     return StreamingResponse(
-        _body(pcm, header, first, last + 1, data_offset),
+        _body(read_at, close, header, first, last + 1),
         status_code=206 if span is not None else 200,
         media_type=MEDIA_TYPE,
         headers=common,
     )
 
 
-def _body(pcm: BinaryIO, header: bytes, start: int, stop: int, data_offset: int) -> Iterator[bytes]:
-    """Bytes `start` .. `stop` of the header followed by the PCM file's samples."""
+def _body(
+    read_at: PcmReader, close: Callable[[], None], header: bytes, start: int, stop: int
+) -> Iterator[bytes]:
+    """Bytes `start` .. `stop` of the header followed by the PCM samples."""
     try:
         if start < HEADER_BYTES:
             yield header[start:stop]
         position = max(start, HEADER_BYTES) - HEADER_BYTES
         left = stop - HEADER_BYTES - position
         while left > 0:
-            chunk = os.pread(pcm.fileno(), min(CHUNK_BYTES, left), data_offset + position)
+            chunk = read_at(position, min(CHUNK_BYTES, left))
             if not chunk:
-                raise OSError("the PCM file is shorter than announced")
+                raise OSError("the PCM is shorter than announced")
             position += len(chunk)
             left -= len(chunk)
             yield chunk
     finally:
-        pcm.close()
+        close()
 
 
 def read_wav_header(file: BinaryIO) -> tuple[int, int, int]:

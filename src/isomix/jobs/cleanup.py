@@ -398,12 +398,23 @@ def _orphan_objects(now: datetime) -> list[StoredObject]:
             row.id: row.status for row in db.execute(select(Project.id, Project.status))
         }
         export_ids = set(db.scalars(select(Export.id)))
+        live_parts = {
+            storage.partial_dir(row.id, row.lease_owner or "")
+            for row in db.execute(
+                select(Project.id, Project.lease_owner).where(_live_lease(Project, now))
+            )
+        }
     found: list[StoredObject] = []
     for item in listed:
-        if now - as_utc(item.modified) <= ORPHAN_GRACE:
-            continue
         top, _, rest = item.key.partition("/")
         owner = rest.split("/", 1)[0]
+        # Progressive parts are kept only while their worker holds the job's lease.
+        if top == storage.PROJECTS and rest.split("/")[1:2] == [storage.PARTIAL]:
+            if "/".join(item.key.split("/")[:4]) not in live_parts:
+                found.append(item)
+            continue
+        if now - as_utc(item.modified) <= ORPHAN_GRACE:
+            continue
         if top == storage.PROJECTS:
             state = project_states.get(owner)
             orphan = state is None or state == JobStatus.expired

@@ -1,17 +1,21 @@
 """Progressive output of a running separation: the final part of every stem so far.
 
-The worker appends each newly final part of every stem (after two_stems folding) as 16-bit
-PCM, converted as the MP3 previews are, to `<stem>.pcm` in `storage.partial_dir(project,
-worker)`, flushes the files, and only then writes `ready_seconds` on the row with an owned
-UPDATE, so the row never announces what is not on disk and only the lease holder announces.
-The API serves those files as WAV (api/partial_audio.py) up to what the row announces. The
-folder goes when the job ends, however it ends; the collector removes those of dead jobs.
+The worker writes each newly final part of every stem (after two_stems folding) as 16-bit
+PCM, converted as the MP3 previews are, into `storage.partial_dir(project, worker)`, and only
+then writes `ready_seconds` on the row with an owned UPDATE, so the row never announces what
+is not stored and only the lease holder announces. With a plain data directory the parts are
+appended to `<stem>.pcm` (the API reads the same files); with any other store (a bucket the
+API reads from another machine, a sealed directory) each part is its own object,
+`<stem>/<first frame>.pcm`. The API serves them as WAV (api/partial_audio.py) up to what the
+row announces. The folder goes when the job ends, however it ends; the collector removes
+those of dead jobs.
 
 Torch-free: the API reads the layout with `read_parts`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,6 +31,7 @@ from isomix import storage
 from isomix.audio.writers import clipped_slices, to_int
 from isomix.jobs import lease
 from isomix.jobs.lease import JobAborted, LeaseKeeper
+from isomix.objects import get_store
 from isomix.separation.base import AudioArray
 
 log = logging.getLogger(__name__)
@@ -52,12 +57,43 @@ class Parts:
     """The published layout of a running job's parts (not how much of them is final: the
     row's `ready_seconds` says that)."""
 
-    directory: Path
+    directory: str  # the parts folder's key
     names: tuple[str, ...]
     sample_rate: int
 
     def pcm_path(self, stem: str) -> Path:
-        return self.directory / pcm_file_name(stem)
+        """A stem's appended PCM file (plain data directory only)."""
+        return storage.resolve(self.directory) / pcm_file_name(stem)
+
+    def segments(self, stem: str) -> list[Segment]:
+        """A stem's part objects (any other store), contiguous from the start."""
+        found: list[Segment] = []
+        for item in get_store().listing(f"{self.directory}/{stem}/"):
+            first = item.key.rpartition("/")[2].removesuffix(".pcm")
+            if first.isdigit():
+                found.append(Segment(item.key, int(first), item.size // FRAME_BYTES))
+        contiguous: list[Segment] = []
+        for segment in sorted(found, key=lambda part: part.start):
+            if segment.start != sum(part.frames for part in contiguous):
+                break
+            contiguous.append(segment)
+        return contiguous
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    start: int  # first frame
+    frames: int
+
+
+def stores_parts_as_objects() -> bool:
+    """Parts as one object each (any store but a plain data directory)."""
+    return get_store().kind != "file"
+
+
+def segment_key(directory: str, stem: str, start: int) -> str:
+    return f"{directory}/{stem}/{start:012d}.pcm"
 
 
 def read_parts(project_id: str, worker_id: str) -> Parts | None:
@@ -65,12 +101,12 @@ def read_parts(project_id: str, worker_id: str) -> Parts | None:
 
     A folder's manifest is written once, before anything is announced, and never changes,
     so what was read is remembered (every body of a processing project asks)."""
-    directory = storage.resolve(storage.partial_dir(project_id, worker_id))
+    directory = storage.partial_dir(project_id, worker_id)
     known = _known_parts.get(directory)
     if known is not None:
         return known
     try:
-        manifest = storage.read_json(directory / MANIFEST)
+        manifest = json.loads(get_store().read_bytes(f"{directory}/{MANIFEST}"))
         names = tuple(str(name) for name in manifest["names"])
         sample_rate = int(manifest["sample_rate"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -84,13 +120,13 @@ def read_parts(project_id: str, worker_id: str) -> Parts | None:
 
 
 _KNOWN_AT_MOST: Final = 256
-_known_parts: dict[Path, Parts] = {}
+_known_parts: dict[str, Parts] = {}
 _known_lock = threading.Lock()
 
 
 def remove_parts(project_id: str, worker_id: str) -> None:
     """Remove this worker's parts of the project (the job ended, or starts again)."""
-    storage.remove_tree(storage.resolve(storage.partial_dir(project_id, worker_id)))
+    get_store().delete(storage.folder_key(storage.partial_dir(project_id, worker_id)))
 
 
 class PartWriter:
@@ -115,7 +151,10 @@ class PartWriter:
         self._clock = clock
         self._last_publish = -float("inf")
         self._files: dict[str, BinaryIO] = {}
-        self.directory = storage.resolve(storage.partial_dir(keeper.job_id, keeper.worker_id))
+        self._names: tuple[str, ...] = ()
+        self.key = storage.partial_dir(keeper.job_id, keeper.worker_id)
+        self.directory = storage.resolve(self.key)
+        self.as_objects = stores_parts_as_objects()
 
     def add(self, start: int, stems: Mapping[str, AudioArray]) -> None:
         """Samples `start` .. `start + n` of every stem (float32 (2, n)), final."""
@@ -124,14 +163,19 @@ class PartWriter:
         lengths = {audio.shape[-1] for audio in stems.values()}
         if len(lengths) != 1:
             raise ValueError("the stems of a part differ in length")
-        if not self._files:
+        if not self._names:
             self._open(tuple(stems))
-        elif set(stems) != set(self._files):
+        elif set(stems) != set(self._names):
             raise ValueError("a part names other stems than the first one")
-        for name, audio in stems.items():
-            self._files[name].write(_pcm16(audio))
-        for file in self._files.values():
-            file.flush()  # in the page cache, where the API's reads see it
+        if self.as_objects:
+            store = get_store()
+            for name, audio in stems.items():
+                store.put_bytes(_pcm16(audio), segment_key(self.key, name, start))
+        else:
+            for name, audio in stems.items():
+                self._files[name].write(_pcm16(audio))
+            for file in self._files.values():
+                file.flush()  # in the page cache, where the API's reads see it
         self.frames += lengths.pop()
         now = self._clock()
         unannounced = (self.frames - self.published) / self.sample_rate
@@ -170,16 +214,20 @@ class PartWriter:
 
     def remove(self) -> None:
         self.close()
-        storage.remove_tree(self.directory)
+        get_store().delete(storage.folder_key(self.key))
 
     def _open(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        manifest = {"names": list(names), "sample_rate": self.sample_rate, "channels": CHANNELS}
         # Whatever an earlier attempt of this worker left goes first.
+        if self.as_objects:
+            store = get_store()
+            store.delete(storage.folder_key(self.key))
+            store.put_bytes(json.dumps(manifest).encode(), f"{self.key}/{MANIFEST}")
+            return
         storage.remove_tree(self.directory)
         self.directory.mkdir(parents=True)
-        storage.write_json(
-            self.directory / MANIFEST,
-            {"names": list(names), "sample_rate": self.sample_rate, "channels": CHANNELS},
-        )
+        storage.write_json(self.directory / MANIFEST, manifest)
         for name in names:
             self._files[name] = (self.directory / pcm_file_name(name)).open("xb")
 

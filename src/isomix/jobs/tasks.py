@@ -202,10 +202,8 @@ def _separate_into(
         eta_seconds=_expected_seconds(job, audio_seconds) - (time.monotonic() - started),
     )
     separating = time.monotonic()
-    # Progressive output: each final part of every stem on disk, then announced on the row.
-    # Parts are files the API reads where the worker appends them: a plain data directory
-    # shared by both; not with a bucket (another machine) or a sealed directory.
-    progressive_on = settings.progressive and store.kind == "file"
+    # Progressive output: each final part of every stem stored, then announced on the row.
+    progressive_on = settings.progressive
     parts = progressive.PartWriter(keeper, engine.sample_rate) if progressive_on else None
 
     def on_part(start: int, part: dict[str, AudioArray]) -> None:

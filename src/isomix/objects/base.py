@@ -60,6 +60,15 @@ class ObjectStore(abc.ABC):
     def put_file(self, source: Path, key: str, *, media_type: str | None = None) -> int:
         """Store `source` (which is consumed) as `key`, durably; the bytes stored."""
 
+    def put_bytes(self, data: bytes, key: str, *, media_type: str | None = None) -> int:
+        """Store `data` as `key`, durably (through a scratch file)."""
+        from isomix.objects.scratch import scratch_dir
+
+        with scratch_dir("put") as directory:
+            path = directory / "object"
+            path.write_bytes(data)
+            return self.put_file(path, key, media_type=media_type)
+
     @abc.abstractmethod
     def put_tree(self, source: Path, prefix: str) -> int:
         """Store every file of the folder `source` (consumed) under `prefix` ("stems/<id>");

@@ -24,7 +24,13 @@ from isomix.api.downloads import (
 from isomix.api.errors import error_responses, not_found
 from isomix.api.limits import refusal
 from isomix.api.present import stem_names
-from isomix.jobs.progressive import FRAME_BYTES, read_parts
+from isomix.jobs.progressive import (
+    FRAME_BYTES,
+    Parts,
+    Segment,
+    read_parts,
+    stores_parts_as_objects,
+)
 from isomix.models import JobStatus, Project
 from isomix.objects import get_store
 
@@ -152,14 +158,14 @@ def _partial_preview(project: Project, stem: str, range_header: str | None) -> R
     parts = read_parts(project.id, owner)
     if parts is not None and stem not in parts.names:
         raise not_found(f"Stem '{stem}'")
+    if parts is not None and stores_parts_as_objects():
+        return _stored_partial_preview(project, parts, stem, ready_seconds, range_header)
     try:
         if parts is None:
             raise FileNotFoundError(stem)
         pcm = parts.pcm_path(stem).open("rb")
     except FileNotFoundError:
-        session = object_session(project)
-        if session is not None:
-            session.refresh(project)
+        _reload(project)
         return None
     # What the row announces, which every stem's file holds (written before announced).
     on_disk = os.fstat(pcm.fileno()).st_size // FRAME_BYTES
@@ -172,6 +178,51 @@ def _partial_preview(project: Project, stem: str, range_header: str | None) -> R
         range_header=range_header,
         headers={"Content-Disposition": content_disposition(name)},
     )
+
+
+def _reload(project: Project) -> None:
+    session = object_session(project)
+    if session is not None:
+        session.refresh(project)
+
+
+def _stored_partial_preview(
+    project: Project, parts: Parts, stem: str, ready_seconds: float, range_header: str | None
+) -> Response | None:
+    """The same, from the part objects of a store the worker writes on another machine."""
+    segments = parts.segments(stem)
+    if not segments:
+        _reload(project)
+        return None
+    stored = sum(segment.frames for segment in segments)
+    frames = min(round(ready_seconds * parts.sample_rate), stored)
+    reader = _SegmentReader(segments)
+    return partial_audio.wav_response_from(
+        reader.read_at,
+        frames=frames,
+        sample_rate=parts.sample_rate,
+        range_header=range_header,
+        headers={"Content-Disposition": content_disposition(download_name(project, stem, "wav"))},
+    )
+
+
+class _SegmentReader:
+    """PCM bytes across a stem's part objects, one object fetched at a time."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self._cached: tuple[str, bytes] | None = None
+
+    def read_at(self, position: int, length: int) -> bytes:
+        for segment in self.segments:
+            first = segment.start * FRAME_BYTES
+            last = first + segment.frames * FRAME_BYTES
+            if first <= position < last:
+                if self._cached is None or self._cached[0] != segment.key:
+                    self._cached = (segment.key, get_store().read_bytes(segment.key))
+                data = self._cached[1]
+                return data[position - first : position - first + length]
+        return b""
 
 
 class _ZipSink:
