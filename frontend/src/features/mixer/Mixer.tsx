@@ -1,6 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
-import type { LoopRegion } from "../../audio/engine";
-import { audibleStems, peakDisplayScale, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { audibleStems, peakDisplayScale, type TrackState } from "../../audio/mixmath";
 import { StreamingEngine, type MixerPlayer } from "../../audio/streaming";
 import { DownloadLink } from "../../components/DownloadLink";
 import { api } from "../../lib/api";
@@ -8,7 +7,10 @@ import { LOSSLESS_LOCKED } from "../../lib/plans";
 import { usePlan } from "../../lib/session";
 import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
-import { saveMix } from "./mixStorage";
+import { loadMix, saveMix } from "./mixStorage";
+import { NamedMixes } from "./NamedMixes";
+import { usePractice } from "./usePractice";
+import { usePracticeKeys } from "./usePracticeKeys";
 import { SeparatingStatus } from "./SeparatingStatus";
 import { StemLane } from "./StemLane";
 import { Transport } from "./Transport";
@@ -26,11 +28,13 @@ interface Props {
  * still separates the engine plays what is ready; the full engine takes over when it is done.
  */
 export function Mixer({ project, engine, peaks }: Props) {
-  const [mix, setMix] = useState<MixSettings>(() => engine.mix);
+  // The mix with undo (useMixHistory), its sections and loop, and the waveforms' view.
+  const practice = usePractice(project, engine, () => ({ ...loadMix(project.id, project.stems.map((s) => s.name)), stems: engine.mix.stems, masterGainDb: engine.mix.masterGainDb }));
+  const { mix, setMix, selectLoop } = practice;
   // Known only with a plan (accounts mode, or the owner's): false locks the ZIP with the reason.
   const lossless = usePlan()?.lossless_stems;
   const [playing, setPlaying] = useState(engine.isPlaying);
-  const [loop, setLoop] = useState(engine.loop);
+  const loop = { region: mix.loop, enabled: mix.loopEnabled };
   const [exportOpen, setExportOpen] = useState(false);
   const [complete, setComplete] = useState(engine.isComplete);
   const [waiting, setWaiting] = useState(false);
@@ -40,7 +44,6 @@ export function Mixer({ project, engine, peaks }: Props) {
   if (shown !== engine) {
     setShown(engine);
     setPlaying(engine.isPlaying);
-    setLoop(engine.loop);
     setComplete(engine.isComplete);
     setWaiting(false);
   }
@@ -66,24 +69,21 @@ export function Mixer({ project, engine, peaks }: Props) {
       }),
       engine.events.on("complete", () => setComplete(true)),
       engine.events.on("ended", () => setPlaying(false)),
-      engine.events.on("loop", (l) => setLoop(l)),
     ];
     return () => offs.forEach((off) => off());
   }, [engine]);
 
-  const updateTrack = useCallback((name: string, patch: Partial<TrackState>) => {
-    setMix((m) => ({ ...m, stems: { ...m.stems, [name]: { ...m.stems[name]!, ...patch } } }));
-  }, []);
-
-  const selectLoop = useCallback(
-    (region: LoopRegion | null) => {
-      engine.setLoopRegion(region);
-      if (region) engine.setLoopEnabled(true);
+  const updateTrack = useCallback(
+    (name: string, patch: Partial<TrackState>) => {
+      // A fader or pan drag (or a held arrow key) is one undo step: its moves share a key.
+      const key = "gainDb" in patch || "pan" in patch ? `${Object.keys(patch).join()}:${name}` : undefined;
+      setMix((m) => ({ ...m, stems: { ...m.stems, [name]: { ...m.stems[name]!, ...patch } } }), key);
     },
-    [engine],
+    [setMix],
   );
 
   useMixerKeys(engine, mix, updateTrack, !exportOpen);
+  usePracticeKeys(practice.keys, !exportOpen);
 
   const audible = audibleStems(mix.stems);
   const peakScale = useMemo(() => (peaks ? peakDisplayScale(peaks) : 1), [peaks]);
@@ -95,10 +95,11 @@ export function Mixer({ project, engine, peaks }: Props) {
         loop={loop.region}
         loopEnabled={loop.enabled}
         masterGainDb={mix.masterGainDb}
-        onMasterGain={(masterGainDb) => setMix((m) => ({ ...m, masterGainDb }))}
-        onLoopEnabled={(enabled) => engine.setLoopEnabled(enabled)}
+        onMasterGain={(masterGainDb) => setMix((m) => ({ ...m, masterGainDb }), "master")}
+        onLoopEnabled={(enabled) => setMix((m) => ({ ...m, loopEnabled: enabled && m.loop !== null }))}
         onLoopRegion={selectLoop}
       />
+      {practice.bar}
       {streaming && <SeparatingStatus engine={streaming} project={project} />}
       {!complete && !streaming && (
         <p className="muted small" role="status" data-testid="mixer-buffering">
@@ -120,8 +121,19 @@ export function Mixer({ project, engine, peaks }: Props) {
             loopEnabled={loop.enabled}
             onChange={(patch) => updateTrack(stem.name, patch)}
             onSelectLoop={selectLoop}
+            viewProps={practice.waveProps}
           />
         ))}
+      </div>
+      <div className="practice-panels">
+        {practice.sections}
+        <NamedMixes
+          projectId={project.id}
+          stemNames={project.stems.map((s) => s.name)}
+          duration={engine.duration}
+          mix={mix}
+          onOpen={(opened, asStep) => (asStep ? setMix(opened) : practice.replace(opened))}
+        />
       </div>
       <div className="mixer-actions">
         {streaming ? (
@@ -154,12 +166,12 @@ export function Mixer({ project, engine, peaks }: Props) {
             </span>
           )
         )}
-        <button type="button" onClick={() => setMix((m) => ({ masterGainDb: 0, stems: Object.fromEntries(Object.keys(m.stems).map((n) => [n, { gainDb: 0, mute: false, solo: false, pan: 0 }])) }))}>
+        <button type="button" onClick={() => setMix((m) => ({ ...m, masterGainDb: 0, stems: Object.fromEntries(Object.keys(m.stems).map((n) => [n, { gainDb: 0, mute: false, solo: false, pan: 0 }])) }))}>
           Reset mix
         </button>
       </div>
       <p className="muted small keys-help">
-        Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · double-click a volume or pan slider to reset it.
+        Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo · N add a section · [ / ] previous / next section · L loop the section · + / − zoom · F follow the playhead · double-click a volume or pan slider to reset it.
       </p>
       <ExportDialog open={exportOpen} projectId={project.id} filename={project.filename} mix={mix} onClose={() => setExportOpen(false)} />
     </div>

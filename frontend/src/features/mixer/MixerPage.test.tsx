@@ -110,8 +110,8 @@ describe("the mixer", () => {
     const sliders = [...container.querySelectorAll<HTMLInputElement>("input[type=range]")];
     const promised = sliders.filter((s) => /( volume| pan)$/.test(s.getAttribute("aria-label") ?? ""));
     expect(promised.map((s) => s.getAttribute("aria-label"))).toEqual(["Master volume", "Vocals volume", "Vocals pan", "Instrumental volume", "Instrumental pan"]);
-    // The rest (the position) is not a volume or pan slider, so the text promises nothing for it.
-    expect(sliders.filter((s) => !promised.includes(s)).map((s) => s.closest("label")?.textContent)).toEqual(["Position"]);
+    // The rest (the position, the waveforms' scroll) are not volume or pan sliders: the text promises nothing for them.
+    expect(sliders.filter((s) => !promised.includes(s)).map((s) => s.closest("label")?.textContent)).toEqual(["Position", "Waveform scroll"]);
     for (const s of promised) {
       const before = s.getAttribute("aria-valuetext");
       const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value")!.set!;
@@ -123,6 +123,38 @@ describe("the mixer", () => {
       await act(async () => s.dispatchEvent(new MouseEvent("dblclick", { bubbles: true })));
       expect(s.getAttribute("aria-valuetext"), s.getAttribute("aria-label")!).toBe(before);
     }
+  });
+
+  it("undoes a fader drag as one step, and a section with its loop, by button and by Ctrl+Z", async () => {
+    await renderMixer();
+    const button = (name: string) => [...container.querySelectorAll("button")].find((b) => b.textContent === name)!;
+    const volume = slider("Vocals volume");
+    const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value")!.set!;
+    for (const value of ["300", "400", "500"]) {
+      await act(async () => {
+        setter.call(volume, value);
+        volume.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+    }
+    const dragged = volume.getAttribute("aria-valuetext");
+    expect(dragged).not.toBe("0 dB");
+    await act(async () => document.dispatchEvent(new PointerEvent("pointerup")));
+    await act(async () => button("Add section").click());
+    expect(container.querySelectorAll('[data-testid="section-row"]')).toHaveLength(1);
+    await act(async () => container.querySelector<HTMLButtonElement>('button[aria-label^="Loop Section 1"]')!.click());
+    expect(button("Loop 0:00–0:03").getAttribute("aria-pressed")).toBe("true");
+
+    await act(async () => document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "z", ctrlKey: true, bubbles: true })));
+    const transportLoop = container.querySelector<HTMLButtonElement>(".loop-controls button.toggle")!;
+    expect([transportLoop.textContent, transportLoop.getAttribute("aria-pressed")]).toEqual(["Loop", "false"]); // the loop is gone
+    expect(container.querySelectorAll('[data-testid="section-row"]')).toHaveLength(1);
+    await act(async () => button("Undo").click());
+    expect(container.querySelectorAll('[data-testid="section-row"]')).toHaveLength(0);
+    await act(async () => button("Undo").click());
+    expect(volume.getAttribute("aria-valuetext")).toBe("0 dB"); // the whole drag, in one step
+    expect(button("Undo").disabled).toBe(true);
+    await act(async () => button("Redo").click());
+    expect(volume.getAttribute("aria-valuetext")).toBe(dragged);
   });
 
   it("puts the song in the tab's title", async () => {

@@ -10,7 +10,7 @@ import type { Project, StemInfo } from "../../lib/types";
 import { LevelMeter } from "./LevelMeter";
 import { PanSlider } from "./PanSlider";
 import { VolumeFader } from "./VolumeFader";
-import { Waveform } from "./Waveform";
+import { Waveform, type WaveViewProps } from "./Waveform";
 
 interface Props {
   stem: StemInfo;
@@ -25,13 +25,15 @@ interface Props {
   loopEnabled: boolean;
   onChange: (patch: Partial<TrackState>) => void;
   onSelectLoop: (region: LoopRegion) => void;
+  /** The waveforms' shared zoom and scroll, and the section markers. */
+  viewProps?: WaveViewProps;
 }
 
 /**
  * One stem: name (in words, from its id) and colour from the API, waveform, fader, mute, solo,
  * pan, meter, download. The id stays the key (`data-stem`); people see and hear the words.
  */
-export function StemLane({ stem, project, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop }: Props) {
+export function StemLane({ stem, project, track, audible, engine, peaks, peakScale, loop, loopEnabled, onChange, onSelectLoop, viewProps }: Props) {
   const id = stem.name;
   const name = stemLabel(id);
   return (
@@ -103,6 +105,7 @@ export function StemLane({ stem, project, track, audible, engine, peaks, peakSca
         onSeek={(t) => engine.seek(t)}
         onSelectLoop={onSelectLoop}
         ready={engine instanceof StreamingEngine ? () => engine.available : null}
+        {...viewProps}
       />
       <div className="lane-controls">
         <VolumeFader label={`${name} volume`} caption="Vol" db={track.gainDb} onChange={(gainDb) => onChange({ gainDb })} />

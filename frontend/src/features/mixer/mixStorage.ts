@@ -1,28 +1,16 @@
 // Remembers a project's mixer settings in localStorage, so a reload keeps the mix.
-import { MAX_DB, MIN_DB, clamp, initialTracks, type MixSettings, type TrackState } from "../../audio/mixmath";
+import type { MixSettings } from "../../audio/mixmath";
+import { initialMixState, parseMixState, type MixState } from "./mixState";
 
 const key = (projectId: string) => `isomix:mix:${projectId}`;
 
-export function loadMix(projectId: string, stemNames: readonly string[]): MixSettings {
-  const fresh: MixSettings = { stems: initialTracks(stemNames), masterGainDb: 0 };
+/** The working mix of a project: the mix as the user left it, unsaved moves included. */
+export function loadMix(projectId: string, stemNames: readonly string[]): MixState {
   try {
     const raw = window.localStorage.getItem(key(projectId));
-    if (!raw) return fresh;
-    const saved = JSON.parse(raw) as { stems?: Record<string, Partial<TrackState>>; masterGainDb?: number };
-    for (const name of stemNames) {
-      const t = saved.stems?.[name];
-      if (!t) continue;
-      fresh.stems[name] = {
-        gainDb: clamp(Number(t.gainDb ?? 0) || 0, MIN_DB, MAX_DB),
-        mute: Boolean(t.mute),
-        solo: Boolean(t.solo),
-        pan: clamp(Number(t.pan ?? 0) || 0, -1, 1),
-      };
-    }
-    fresh.masterGainDb = clamp(Number(saved.masterGainDb ?? 0) || 0, MIN_DB, MAX_DB);
-    return fresh;
+    return raw ? parseMixState(JSON.parse(raw), stemNames) : initialMixState(stemNames);
   } catch {
-    return fresh;
+    return initialMixState(stemNames);
   }
 }
 
@@ -31,5 +19,25 @@ export function saveMix(projectId: string, mix: MixSettings): void {
     window.localStorage.setItem(key(projectId), JSON.stringify(mix));
   } catch {
     // storage full or disabled: the mix just isn't remembered
+  }
+}
+
+const openedKey = (projectId: string) => `isomix:mix-opened:${projectId}`;
+
+/** The named mix the working mix began as on this device (null: none, or not known). */
+export function loadOpenedMixId(projectId: string): string | null {
+  try {
+    return window.localStorage.getItem(openedKey(projectId));
+  } catch {
+    return null;
+  }
+}
+
+export function saveOpenedMixId(projectId: string, mixId: string | null): void {
+  try {
+    if (mixId) window.localStorage.setItem(openedKey(projectId), mixId);
+    else window.localStorage.removeItem(openedKey(projectId));
+  } catch {
+    // as above
   }
 }
