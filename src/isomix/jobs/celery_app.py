@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from isomix import logs, stemsets
 from isomix.config import get_settings
 from isomix.db import database_unreachable
-from isomix.jobs import broker, lease, previews, priority
+from isomix.jobs import analysing, broker, lease, previews, priority
 from isomix.jobs.cleanup import reconcile, run_cleanup
 from isomix.jobs.joblog import job_context
 from isomix.jobs.tasks import run_export, run_separation
@@ -172,6 +172,7 @@ def _init_pool_child(**_: Any) -> None:
         log.info("model %s loaded in worker child %s", default, os.getpid())
     except Exception as error:  # not installed here: jobs will say so with a clear message
         log.warning("default model not preloaded: %s", error)
+    analysing.start_warm_up()  # librosa's numba functions, before the first analysis
     _reconciler = Reconciler()
     _reconciler.start()
 

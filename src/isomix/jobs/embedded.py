@@ -39,7 +39,7 @@ from sqlalchemy import select, update
 
 from isomix import errortracking, liveness, logs
 from isomix.db import rowcount
-from isomix.jobs import broker, lease, previews, priority
+from isomix.jobs import analysing, broker, lease, previews, priority
 from isomix.jobs.joblog import job_context
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
@@ -462,6 +462,7 @@ def _worker_main(stop_reader: Connection) -> None:
     parent = multiprocessing.parent_process()
     me = worker_id("embedded")
     heartbeat = liveness.Heartbeat("embedded", me).start()  # /metrics: a live worker
+    analysing.start_warm_up()  # librosa's numba functions, before the first analysis
 
     def should_stop() -> bool:
         # The pipe reads as ready once the server closes its end: when it asks us to stop,

@@ -28,6 +28,7 @@ from isomix.audio.errors import AudioError
 from isomix.audio.io import MODEL_SAMPLE_RATE, decode, encode
 from isomix.config import get_settings
 from isomix.jobs import lease, outputs, progressive
+from isomix.jobs.analysing import analyse_stem_set
 from isomix.jobs.lease import Claim, JobAborted, JobModel, LeaseKeeper
 from isomix.models import Export, JobStatus, Project, SeparationStat, utcnow
 from isomix.objects import get_store
@@ -158,13 +159,15 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     layout = read_stem_layout(store, final)
     stat: tuple[float, float] | None = None
     stored: int | None = None
+    separated: _Separated | None = None
     if layout is None:
         # A stem set at the final name is only ever complete (it got there by rename, or
         # every object was written before the row): one that does not read back is
         # damaged or half-uploaded by a killed worker: replace it.
         store.delete(storage.folder_key(final))
-        layout, compute_seconds, stored = _separate_into(job, final, keeper)
-        stat = (layout.duration_seconds, compute_seconds)
+        separated = _separate_into(job, final, keeper)
+        layout, stored = separated.layout, separated.stored
+        stat = (layout.duration_seconds, separated.compute_seconds)
     else:
         # An earlier attempt wrote it and died before its commit: reuse it, and refresh its
         # time so the orphan collector leaves it alone.
@@ -175,11 +178,21 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     if chosen.directory != final:
         # Another project with the same content finished first; its stems are ours now.
         store.delete(storage.folder_key(final))
+    if separated is not None:
+        # Tempo, beats and key from the stems still in memory, once the project is ready.
+        analyse_stem_set(chosen.id, separated.stems, separated.sample_rate)
 
 
-def _separate_into(
-    job: _ProjectJob, final: str, keeper: LeaseKeeper
-) -> tuple[storage.StemLayout, float, int]:
+@dataclass(frozen=True)
+class _Separated:
+    layout: storage.StemLayout
+    compute_seconds: float
+    stored: int
+    stems: dict[str, AudioArray]  # kept for the analysis after the commit
+    sample_rate: int
+
+
+def _separate_into(job: _ProjectJob, final: str, keeper: LeaseKeeper) -> _Separated:
     from isomix.separation.engine import get_engine  # torch, only in workers
 
     settings = get_settings()
@@ -249,7 +262,7 @@ def _separate_into(
         # A plain folder: False inside when another copy of this very job renamed first
         # (only after a lease takeover); its folder is complete and ours is removed.
         stored = store.put_tree(temporary, final)
-    return layout, time.monotonic() - started, stored
+    return _Separated(layout, time.monotonic() - started, stored, stems, engine.sample_rate)
 
 
 def _fold_two_stems(stems: dict[str, AudioArray], job: _ProjectJob) -> dict[str, AudioArray]:
