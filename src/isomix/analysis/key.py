@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Final
 
 import librosa
@@ -50,8 +51,12 @@ def chroma_profile(signal: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """How much of each pitch class the signal holds over its whole length (C first)."""
     if signal.size < N_FFT or not np.any(signal):
         return np.zeros(12)
+    with warnings.catch_warnings():
+        # Noise or a drum-only song has no stable pitches to tune by: then A = 440 Hz.
+        warnings.simplefilter("ignore", UserWarning)
+        tuning = float(librosa.estimate_tuning(y=signal, sr=SAMPLE_RATE, n_fft=N_FFT))
     chroma = librosa.feature.chroma_stft(
-        y=signal, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, norm=None
+        y=signal, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, norm=None, tuning=tuning
     )
     return np.asarray(chroma.sum(axis=1), dtype=np.float64)
 
