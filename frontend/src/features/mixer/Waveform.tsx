@@ -136,16 +136,51 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
   // Render reads no ref: the canvas's place is measured when the drag begins.
   const timeAt = (clientX: number, { left, width }: Drag) => viewStart + Math.max(0, Math.min(1, (clientX - left) / width)) * viewSpan;
 
+  // Two fingers on a touch screen pinch: the horizontal distance between them zooms.
+  const touches = useRef(new Map<number, number>());
+  const pinchWidth = useRef(0);
+  const pinch = (e: PointerEvent): boolean => {
+    if (!touches.current.has(e.pointerId)) return false;
+    touches.current.set(e.pointerId, e.clientX);
+    if (touches.current.size !== 2 || !onZoom || !canvas.current) return touches.current.size > 1;
+    const [a, b] = [...touches.current.values()] as [number, number];
+    const width = Math.max(20, Math.abs(a - b));
+    if (pinchWidth.current > 0) {
+      const { left, width: w } = canvas.current.getBoundingClientRect();
+      const anchor = viewStart + Math.max(0, Math.min(1, ((a + b) / 2 - left) / Math.max(w, 1))) * viewSpan;
+      onZoom(width / pinchWidth.current, anchor);
+    }
+    pinchWidth.current = width;
+    return true;
+  };
+  const endTouch = (e: PointerEvent): boolean => {
+    const pinching = touches.current.size > 1;
+    touches.current.delete(e.pointerId);
+    if (touches.current.size < 2) pinchWidth.current = 0;
+    return pinching || touches.current.size > 0;
+  };
+
   const onPointerDown = (e: PointerEvent) => {
+    if (e.pointerType === "touch") {
+      touches.current.set(e.pointerId, e.clientX);
+      if (touches.current.size > 1) {
+        setDrag(null); // a second finger: a pinch, not a loop selection
+        const [a, b] = [...touches.current.values()] as [number, number];
+        pinchWidth.current = touches.current.size === 2 ? Math.max(20, Math.abs(a - b)) : 0;
+        return;
+      }
+    }
     if (e.button !== 0 || !canvas.current) return;
     e.currentTarget.setPointerCapture(e.pointerId);
     const { left, width } = canvas.current.getBoundingClientRect();
     setDrag({ x0: e.clientX, x1: e.clientX, left, width });
   };
   const onPointerMove = (e: PointerEvent) => {
+    if (pinch(e)) return;
     if (drag) setDrag({ ...drag, x1: e.clientX });
   };
   const onPointerUp = (e: PointerEvent) => {
+    if (e.pointerType === "touch" && endTouch(e)) return;
     if (!drag) return;
     const moved = Math.abs(e.clientX - drag.x0) > DRAG_THRESHOLD_PX;
     setDrag(null);
@@ -173,7 +208,10 @@ export function Waveform({ peaks, scale, color, duration, currentTime, loop, loo
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}
       onPointerUp={onPointerUp}
-      onPointerCancel={() => setDrag(null)}
+      onPointerCancel={(e) => {
+        endTouch(e);
+        setDrag(null);
+      }}
       aria-hidden="true"
     >
       <canvas ref={canvas} />
