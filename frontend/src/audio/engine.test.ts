@@ -24,7 +24,7 @@ function stemGain(ctx: FakeContext, index: number): FakeGain {
 }
 
 describe("MixerEngine graph", () => {
-  it("builds source -> gain -> panner -> master -> analyser -> destination per stem", async () => {
+  it("builds source -> gain -> panner -> bus -> master -> analyser -> destination per stem", async () => {
     const { ctx, engine } = setup();
     await engine.play();
     for (const source of live(ctx)) {
@@ -32,7 +32,10 @@ describe("MixerEngine graph", () => {
       expect(gain.kind).toBe("gain");
       const panner = gain.connections[0] as FakePanner;
       expect(panner.kind).toBe("panner");
-      const master = panner.connections[0]!;
+      // the bus: the stems' sum, where the stretch goes in (tempo and pitch)
+      const bus = panner.connections[0]!;
+      expect(bus.kind).toBe("gain");
+      const master = bus.connections[0]!;
       expect(master.kind).toBe("gain");
       expect(master.connections[0]!.kind).toBe("analyser");
       expect(master.connections[0]!.connections[0]).toBe(ctx.destination);
@@ -94,7 +97,9 @@ describe("MixerEngine mix settings", () => {
     expect(gain.gain.value).toBeCloseTo(0.501187, 5);
     const panner = gain.connections[0] as FakePanner;
     expect(panner.pan.value).toBe(-0.4);
-    expect((panner.connections[0] as FakeGain).gain.value).toBeCloseTo(1.995262, 5);
+    const bus = panner.connections[0] as FakeGain;
+    expect(bus.gain.value).toBe(1);
+    expect((bus.connections[0] as FakeGain).gain.value).toBeCloseTo(1.995262, 5);
   });
 });
 

@@ -8,6 +8,12 @@ export class FakeParam {
   setTargetAtTime(v: number): void {
     this.value = v; // the target is what matters for these tests
   }
+  /** Every setValueAtTime, as [value, time]. */
+  readonly events: [number, number][] = [];
+  setValueAtTime(v: number, time: number): void {
+    this.events.push([v, time]);
+    this.value = v;
+  }
 }
 
 export class FakeNode {
@@ -49,22 +55,54 @@ export class FakeSource extends FakeNode {
   loop = false;
   loopStart = 0;
   loopEnd = 0;
+  playbackRate = new FakeParam(1);
   started: [number, number] | null = null;
+  /** The `duration` argument of start(), if any. */
+  startDuration: number | undefined = undefined;
   stopped = false;
   onended: (() => void) | null = null;
   constructor() {
     super("source");
   }
-  start(when: number, offset: number): void {
+  start(when: number, offset = 0, duration?: number): void {
     this.started = [when, offset];
+    this.startDuration = duration;
   }
   stop(): void {
     this.stopped = true;
   }
 }
 
+export class FakeBuffer {
+  constructor(
+    readonly numberOfChannels: number,
+    readonly length: number,
+    readonly sampleRate: number,
+  ) {}
+  get duration(): number {
+    return this.length / this.sampleRate;
+  }
+  copyToChannel(): void {}
+}
+
+/** A stand-in for the Signalsmith Stretch node (stretchNode.ts StretchUnit). */
+export class FakeStretch {
+  readonly node = new FakeNode("stretch");
+  readonly shifts: [number, number | undefined][] = [];
+  disposed = false;
+  constructor(readonly latency = 0.1) {}
+  setSemitones(semitones: number, when?: number): Promise<void> {
+    this.shifts.push([semitones, when]);
+    return Promise.resolve();
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
 export class FakeContext {
   currentTime = 0;
+  sampleRate = 44100;
   state: "running" | "suspended" | "closed" = "running";
   readonly destination = new FakeNode("destination");
   readonly sources: FakeSource[] = [];
@@ -85,6 +123,9 @@ export class FakeContext {
     const n = new FakeAnalyser();
     this.analysers.push(n);
     return n;
+  }
+  createBuffer(channels: number, length: number, sampleRate: number): FakeBuffer {
+    return new FakeBuffer(channels, length, sampleRate);
   }
   createBufferSource(): FakeSource {
     const n = new FakeSource();

@@ -162,8 +162,8 @@ describe("StreamingEngine", () => {
   it("plays through the same mix graph: mute silences the stem's gain", () => {
     const { ctx, engine } = setup();
     engine.setMix({ ...mix, stems: { ...mix.stems, bass: { ...mix.stems.bass, mute: true } } });
-    // gains: master, then per stem (drums, bass) in buildMixGraph's order
-    expect(ctx.gains.map((g) => g.gain.value)).toEqual([1, 1, 0]);
+    // gains: master, then per stem (drums, bass), then the bus, in buildMixGraph's order
+    expect(ctx.gains.map((g) => g.gain.value)).toEqual([1, 1, 0, 1]);
   });
 
   it("hands off: stops at a moment just ahead and says where to go on, keeping the context open", async () => {

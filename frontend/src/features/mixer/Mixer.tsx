@@ -9,6 +9,7 @@ import type { Project } from "../../lib/types";
 import { ExportDialog } from "../export/ExportDialog";
 import { loadMix, saveMix } from "./mixStorage";
 import { NamedMixes } from "./NamedMixes";
+import { PracticeControls } from "./PracticeControls";
 import { usePractice } from "./usePractice";
 import { usePracticeKeys } from "./usePracticeKeys";
 import { SeparatingStatus } from "./SeparatingStatus";
@@ -100,6 +101,7 @@ export function Mixer({ project, engine, peaks }: Props) {
         onLoopRegion={selectLoop}
       />
       {practice.bar}
+      <PracticeControls project={project} engine={engine} mix={mix} setMix={setMix} />
       {streaming && <SeparatingStatus engine={streaming} project={project} />}
       {!complete && !streaming && (
         <p className="muted small" role="status" data-testid="mixer-buffering">

@@ -109,9 +109,9 @@ describe("the mixer", () => {
     expect(help).toContain("double-click a volume or pan slider to reset it");
     const sliders = [...container.querySelectorAll<HTMLInputElement>("input[type=range]")];
     const promised = sliders.filter((s) => /( volume| pan)$/.test(s.getAttribute("aria-label") ?? ""));
-    expect(promised.map((s) => s.getAttribute("aria-label"))).toEqual(["Master volume", "Vocals volume", "Vocals pan", "Instrumental volume", "Instrumental pan"]);
-    // The rest (the position, the waveforms' scroll) are not volume or pan sliders: the text promises nothing for them.
-    expect(sliders.filter((s) => !promised.includes(s)).map((s) => s.closest("label")?.textContent)).toEqual(["Position", "Waveform scroll"]);
+    expect(promised.map((s) => s.getAttribute("aria-label"))).toEqual(["Master volume", "Click volume", "Click pan", "Vocals volume", "Vocals pan", "Instrumental volume", "Instrumental pan"]);
+    // The rest (the position, tempo and pitch, the waveforms' scroll) are not volume or pan sliders: the text promises nothing for them.
+    expect(sliders.filter((s) => !promised.includes(s)).map((s) => s.getAttribute("aria-label") ?? s.closest("label")?.textContent)).toEqual(["Position", "Waveform scroll", "Tempo", "Pitch"]);
     for (const s of promised) {
       const before = s.getAttribute("aria-valuetext");
       const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value")!.set!;

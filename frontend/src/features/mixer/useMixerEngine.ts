@@ -2,6 +2,7 @@
 import { useEffect, useState } from "react";
 import { MixerEngine } from "../../audio/engine";
 import type { MixSettings } from "../../audio/mixmath";
+import { loadStretch } from "../../audio/stretchNode";
 import type { Project } from "../../lib/types";
 import { loadStemsProgressively } from "./loadStems";
 
@@ -38,7 +39,7 @@ export function useMixerEngine(project: Project, initialMix: () => MixSettings):
       .then(async ({ first, rest }) => {
         if (abort.signal.aborted) return;
         const duration = rest ? (project.duration_seconds ?? undefined) : undefined;
-        engine = new MixerEngine(ctx, first, initialMix(), { duration, complete: rest === null });
+        engine = new MixerEngine(ctx, first, initialMix(), { duration, complete: rest === null, stretch: loadStretch });
         // "Ready to play": every stem can start now (the bench reads this measure).
         performance.mark("mixer-ready");
         performance.measure("mixer-load", "mixer-load-start", "mixer-ready");

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from "react";
 import { MixerEngine } from "../../audio/engine";
 import type { MixSettings } from "../../audio/mixmath";
+import { loadStretch } from "../../audio/stretchNode";
 import { StreamingEngine, type MixerPlayer } from "../../audio/streaming";
 import type { Project } from "../../lib/types";
 import { loadStemBuffers } from "./loadStems";
@@ -71,7 +72,7 @@ export function useStreamingMixer(project: Project, initialMix: () => MixSetting
         .then((buffers) => {
           if (abort.signal.aborted) return;
           const { position, resume } = streaming.handOff();
-          const full = new MixerEngine(context, buffers, streaming.mix);
+          const full = new MixerEngine(context, buffers, streaming.mix, { stretch: loadStretch });
           full.seek(position);
           if (resume && position < full.duration - 0.05) void full.play();
           player = full;
