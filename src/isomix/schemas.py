@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from isomix.analysis.names import KEY_NAMES, MAX_BPM, MIN_BPM
 from isomix.audio import export_formats
 from isomix.audio.dsp import NEUTRAL_MIX
 from isomix.audio.export_formats import BitDepth, ExportFormat
@@ -83,12 +84,50 @@ class Project(BaseModel):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Tempo, beats and key, once the worker has analysed the stems; null "
+        "until then (and for a song with no pulse).",
+    )
     existing: bool = Field(
         default=False,
         description="True only in the 200 answer to an upload of a file that is already in "
         "the library with the same options (queued, processing or ready): this is that "
         "project, and the new upload was discarded. False everywhere else.",
     )
+
+
+class Analysis(BaseModel):
+    """Tempo, beats and key detected once per stem set; `bpm` and `key` are the owner's
+    correction when there is one (`corrected`), the detected values otherwise."""
+
+    bpm: float
+    bpm_detected: float
+    key: str = Field(json_schema_extra={"enum": list(KEY_NAMES)})
+    key_detected: str = Field(json_schema_extra={"enum": list(KEY_NAMES)})
+    key_confidence: float = Field(ge=0.0, le=1.0)
+    beats: list[float] = Field(description="Beat times in seconds.")
+    downbeats: list[float] = Field(
+        description="The beats that start a bar, in seconds (4/4 assumed)."
+    )
+    corrected: bool
+
+
+class AnalysisCorrection(BaseModel):
+    """PATCH /api/projects/{id}/analysis: a field left out stays as it is; null clears
+    that correction (back to the detected value)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    bpm: float | None = Field(default=None, ge=MIN_BPM, le=MAX_BPM)
+    key: str | None = Field(default=None, json_schema_extra={"enum": [*KEY_NAMES, None]})
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, value: str | None) -> str | None:
+        if value is not None and value not in KEY_NAMES:
+            raise ValueError('must be one of "C major" ... "B minor", with sharps')
+        return value
 
 
 class ProjectList(BaseModel):

@@ -123,6 +123,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", urls.PEAKS): Access("owner", 200, signed=True),
     ("POST", urls.PROJECT_EXPORTS): Access("owner", 202, MP3),
     ("GET", urls.EXPORT): Access("owner", 200),
+    # Not analysed (no worker ran): A gets the conflict, B the 404 of a missing id.
+    ("PATCH", urls.PROJECT_ANALYSIS): Access("owner", 409, {"bpm": 120.0}),
     ("GET", urls.EXPORT_DOWNLOAD): Access("owner", 200, signed=True),
     ("DELETE", "/api/tokens/{token_id}"): Access("owner", 204),
     ("DELETE", urls.PROJECT): Access("owner", 204),
@@ -230,8 +232,9 @@ def test_every_project_and_export_route_loads_its_object_through_the_dependency(
             loader = LOADERS[(name, MATRIX[(method, path)].signed)]
             assert loader in _calls(route.dependant), (method, path, loader.__name__)
             checked += 1
-    # read, events, cancel, retry, delete, stem, zip, peaks, export; read and download it
-    assert checked == 11
+    # read, events, cancel, retry, delete, stem, zip, peaks, export; read and download it;
+    # correcting the analysis
+    assert checked == 12
     assert ("GET", urls.PROJECT_EVENTS) in routes
     assert ("GET", urls.EXPORT_DOWNLOAD) in routes
 
@@ -347,7 +350,7 @@ def test_another_user_gets_404_exactly_like_a_missing_id_and_changes_nothing(
         assert nobodys.status_code == 404, (method, template, nobodys.text)
         assert theirs.json() == nobodys.json(), (method, template)
         checked += 1
-    assert checked == 12
+    assert checked == 13
     assert snapshot(data_dir, world) == before
     # A's things still work for A.
     assert client.get(f"/api/projects/{world.a_ids.project_id}", headers=bearer(world.a)).is_success

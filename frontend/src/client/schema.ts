@@ -402,6 +402,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/analysis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Correct Analysis
+         * @description Correct the detected BPM (halved, doubled or typed) or key; null puts that one back
+         *     to the detected value. Kept on the project, whatever the stems' analysis says later.
+         *     409 while the stems have no analysis yet.
+         */
+        patch: operations["projects-correct_analysis"];
+        trace?: never;
+    };
     "/api/projects/{project_id}/cancel": {
         parameters: {
             query?: never;
@@ -703,6 +725,55 @@ export interface components {
              */
             plan: "free" | "pro";
         };
+        /**
+         * Analysis
+         * @description Tempo, beats and key detected once per stem set; `bpm` and `key` are the owner's
+         *     correction when there is one (`corrected`), the detected values otherwise.
+         */
+        Analysis: {
+            /**
+             * Beats
+             * @description Beat times in seconds.
+             */
+            beats: number[];
+            /** Bpm */
+            bpm: number;
+            /** Bpm Detected */
+            bpm_detected: number;
+            /** Corrected */
+            corrected: boolean;
+            /**
+             * Downbeats
+             * @description The beats that start a bar, in seconds (4/4 assumed).
+             */
+            downbeats: number[];
+            /**
+             * Key
+             * @enum {string}
+             */
+            key: "C major" | "C# major" | "D major" | "D# major" | "E major" | "F major" | "F# major" | "G major" | "G# major" | "A major" | "A# major" | "B major" | "C minor" | "C# minor" | "D minor" | "D# minor" | "E minor" | "F minor" | "F# minor" | "G minor" | "G# minor" | "A minor" | "A# minor" | "B minor";
+            /** Key Confidence */
+            key_confidence: number;
+            /**
+             * Key Detected
+             * @enum {string}
+             */
+            key_detected: "C major" | "C# major" | "D major" | "D# major" | "E major" | "F major" | "F# major" | "G major" | "G# major" | "A major" | "A# major" | "B major" | "C minor" | "C# minor" | "D minor" | "D# minor" | "E minor" | "F minor" | "F# minor" | "G minor" | "G# minor" | "A minor" | "A# minor" | "B minor";
+        };
+        /**
+         * AnalysisCorrection
+         * @description PATCH /api/projects/{id}/analysis: a field left out stays as it is; null clears
+         *     that correction (back to the detected value).
+         */
+        AnalysisCorrection: {
+            /** Bpm */
+            bpm?: number | null;
+            /**
+             * Key
+             * @enum {unknown}
+             */
+            key?: "C major" | "C# major" | "D major" | "D# major" | "E major" | "F major" | "F# major" | "G major" | "G# major" | "A major" | "A# major" | "B major" | "C minor" | "C# minor" | "D minor" | "D# minor" | "E minor" | "F minor" | "F# minor" | "G minor" | "G# minor" | "A minor" | "A# minor" | "B minor" | null;
+        };
         /** CheckoutOut */
         CheckoutOut: {
             /** Url */
@@ -976,6 +1047,8 @@ export interface components {
         };
         /** Project */
         Project: {
+            /** @description Tempo, beats and key, once the worker has analysed the stems; null until then (and for a song with no pulse). */
+            analysis?: components["schemas"]["Analysis"] | null;
             /**
              * Created At
              * Format: date-time
@@ -2366,6 +2439,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "projects-correct_analysis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnalysisCorrection"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
                 };
             };
         };

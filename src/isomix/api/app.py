@@ -13,6 +13,7 @@ from isomix.api.request_id import RequestIdMiddleware
 from isomix.api.routes import (
     account,
     admin,
+    analysis,
     auth,
     billing,
     exports,
@@ -55,6 +56,7 @@ def create_app(*, listen_host: str | None = None) -> FastAPI:
         admin.router,
         billing.router,
         projects.router,
+        analysis.router,
         stems.router,
         exports.router,
         models.router,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from isomix import schemas, stemsets
 from isomix.api import urls
+from isomix.api.present_analysis import analysis_out
 from isomix.config import Settings
 from isomix.jobs.progressive import read_parts
 from isomix.models import Export, JobStatus, Project, StemSet, as_utc
@@ -181,6 +182,7 @@ def project_out(
         created_at=created_at,
         updated_at=as_utc(project.updated_at),
         expires_at=expires_at,
+        analysis=analysis_out(project) if ready else None,
     )
 
 
