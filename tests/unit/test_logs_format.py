@@ -109,12 +109,15 @@ def test_uvicorns_access_line_is_json_with_its_parts(
 ) -> None:
     buffer, _ = capture
     access = logging.getLogger("uvicorn.access")
-    saved = access.propagate, access.handlers[:], access.level
+    # As `isomix serve` leaves it; an earlier test's uvicorn or logging config may have
+    # disabled it or given it handlers of its own.
+    saved = access.propagate, access.handlers[:], access.level, access.disabled
     access.propagate, access.handlers, access.level = True, [], logging.INFO
+    access.disabled = False
     try:
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", SIGNED, "1.1", 200)
     finally:
-        access.propagate, access.handlers, access.level = saved
+        access.propagate, access.handlers, access.level, access.disabled = saved
     (line,) = lines(buffer)
     assert "SIGSECRET1" not in buffer.getvalue()
     assert (line["method"], line["status"]) == ("GET", 200)
