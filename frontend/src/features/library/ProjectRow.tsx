@@ -4,6 +4,7 @@ import { href } from "../../lib/router";
 import { formatDateTime, progressValue, statusText } from "../../lib/status";
 import { timeLeft } from "../../lib/plans";
 import type { Project } from "../../lib/types";
+import { analysisText } from "../analysis/analysis";
 
 interface Props {
   project: Project;
@@ -37,6 +38,12 @@ export function ProjectRow({ project: p, onCancel, onRetry, onDelete }: Props) {
             {stems && ` (${stems})`}
           </dd>
         </div>
+        {p.analysis && (
+          <div>
+            <dt>Tempo and key</dt>
+            <dd data-testid="analysis">{analysisText(p.analysis)}</dd>
+          </div>
+        )}
         <div>
           <dt>Created</dt>
           <dd>{formatDateTime(p.created_at)}</dd>

@@ -9,6 +9,8 @@ import { progressValue, statusText } from "../../lib/status";
 import { useDocumentTitle } from "../../lib/title";
 import type { Peaks, Project } from "../../lib/types";
 import { useProjectEvents } from "../../lib/useProjectEvents";
+import { AnalysisBadge } from "../analysis/AnalysisBadge";
+import { useAnalysedProject } from "../analysis/useAnalysedProject";
 import { Mixer } from "./Mixer";
 import { loadMix } from "./mixStorage";
 import { useMixerEngine } from "./useMixerEngine";
@@ -24,7 +26,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
   // Not ready yet: follow it live, and open the mixer the moment it is.
   const following = initial && initial.status !== "ready" ? initial.events_url : null;
   const live = useProjectEvents(following, null, projectId);
-  const project = live ?? initial;
+  const [project, setAnalysed] = useAnalysedProject(live ?? initial);
   const notice = useNotice(projectId);
   // Once part of every stem is final, the mixer plays it while the rest separates; that mixer
   // stays (and takes the whole stems) when the project is ready.
@@ -37,6 +39,7 @@ export function MixerPage({ projectId }: { projectId: string }) {
   return (
     <section className="page mixer-page" aria-labelledby="mixer-title">
       <h1 id="mixer-title" className="filename">{project?.filename ?? "Mixer"}</h1>
+      {project && <AnalysisBadge project={project} onChange={setAnalysed} />}
       {notice && <MixerNotice text={notice} />}
       {error !== null && <ErrorNotice error={error} />}
       {!project && error === null && <p aria-busy="true">Loading…</p>}
