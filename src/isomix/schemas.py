@@ -8,14 +8,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from isomix.analysis.names import KEY_NAMES, MAX_BPM, MIN_BPM
-from isomix.audio import export_formats
+from isomix.audio import export_formats, render, stretch
 from isomix.audio.dsp import NEUTRAL_MIX
 from isomix.audio.export_formats import BitDepth, ExportFormat
+from isomix.filenames import clean_file_name
 from isomix.models import ProjectStage
 
 MIN_GAIN_DB = -60.0
 MAX_GAIN_DB = 12.0
 MAX_SHIFTS = 10
+MAX_STEMS = 32
+MAX_NAME_CHARS = 100  # a mix's, a section's or a stem's name
+MAX_SECTIONS = 200
+MAX_COUNT_IN_BARS = 8
 
 ProjectStatus = Literal["queued", "processing", "ready", "failed", "cancelled", "expired"]
 ExportStatus = Literal["queued", "processing", "ready", "failed"]
@@ -179,11 +184,51 @@ class ExportRequest(BaseModel):
         le=max(export_formats.MP3_BITRATES),
     )
     bit_depth: BitDepth | None = None
+    tempo: float = Field(
+        default=1.0,
+        ge=stretch.MIN_TEMPO,
+        le=stretch.MAX_TEMPO,
+        description="Playback speed without a pitch change: 0.75 is 75 %.",
+    )
+    pitch_semitones: float = Field(
+        default=0.0,
+        ge=-stretch.MAX_SEMITONES,
+        le=stretch.MAX_SEMITONES,
+        description="Transposition without a tempo change.",
+    )
+    start_seconds: float | None = Field(
+        default=None, ge=0.0, description="Start of the range exported (a loop or a section)."
+    )
+    end_seconds: float | None = Field(
+        default=None, gt=0.0, description="End of the range; at most the song's length."
+    )
+    include_stems: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_STEMS,
+        description="Only these stems (mute and solo apply among them); null: every stem.",
+    )
+    loudness_lufs: float | None = Field(
+        default=None,
+        ge=render.MIN_LUFS,
+        le=render.MAX_LUFS,
+        description="Integrated loudness target (ITU-R BS.1770), true peak at most -1 dBTP.",
+    )
+    filename: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The download's name without its extension (made safe; null: the default).",
+    )
 
     @field_validator("bitrate")
     @classmethod
     def _standard_bitrate(cls, value: int | None) -> int | None:
         return None if value is None else export_formats.check_bitrate(value)
+
+    @field_validator("filename")
+    @classmethod
+    def _safe_filename(cls, value: str | None) -> str | None:
+        return (clean_file_name(value) or None) if value is not None else None
 
     @model_validator(mode="after")
     def _format_fields(self) -> ExportRequest:
@@ -191,6 +236,12 @@ class ExportRequest(BaseModel):
         encoding = export_formats.resolve(self.format, self.bitrate, self.bit_depth)
         self.bitrate = encoding.bitrate
         self.bit_depth = encoding.bit_depth
+        if (
+            self.start_seconds is not None
+            and self.end_seconds is not None
+            and self.end_seconds <= self.start_seconds
+        ):
+            raise ValueError("end_seconds must be after start_seconds")
         return self
 
 
@@ -205,6 +256,105 @@ class Export(BaseModel):
     error: str | None
     download_url: str | None
     created_at: datetime
+
+
+class _Loose(BaseModel):
+    # A saved mix is the mixer's to shape: fields it adds later are kept (the whole settings
+    # object is capped in bytes); the fields known here are typed and bounded.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
+
+
+class SavedStemMix(_Loose):
+    gain_db: float = Field(default=NEUTRAL_MIX.gain_db, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    mute: bool = NEUTRAL_MIX.mute
+    solo: bool = NEUTRAL_MIX.solo
+    pan: float = Field(default=NEUTRAL_MIX.pan, ge=-1.0, le=1.0)
+
+
+class ClickMix(_Loose):
+    gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    mute: bool = False
+    pan: float = Field(default=0.0, ge=-1.0, le=1.0)
+
+
+class Section(_Loose):
+    name: str = Field(max_length=MAX_NAME_CHARS)
+    start: float = Field(ge=0.0)
+
+
+class Loop(_Loose):
+    start: float = Field(ge=0.0)
+    end: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Loop:
+        if self.end <= self.start:
+            raise ValueError("a loop ends after it starts")
+        return self
+
+
+class MixSettings(_Loose):
+    """The mixer's state as a named mix keeps it (at most 64 KiB as JSON)."""
+
+    stems: dict[str, SavedStemMix] = Field(default_factory=dict, max_length=MAX_STEMS)
+    master_gain_db: float = Field(default=0.0, ge=MIN_GAIN_DB, le=MAX_GAIN_DB)
+    tempo: float = Field(default=1.0, ge=stretch.MIN_TEMPO, le=stretch.MAX_TEMPO)
+    pitch_semitones: float = Field(default=0.0, ge=-stretch.MAX_SEMITONES, le=stretch.MAX_SEMITONES)
+    click: ClickMix | None = None
+    count_in_bars: int = Field(default=0, ge=0, le=MAX_COUNT_IN_BARS)
+    sections: list[Section] = Field(default_factory=list, max_length=MAX_SECTIONS)
+    loop: Loop | None = None
+
+    @field_validator("stems")
+    @classmethod
+    def _stem_names(cls, value: dict[str, SavedStemMix]) -> dict[str, SavedStemMix]:
+        if any(len(name) > MAX_NAME_CHARS for name in value):
+            raise ValueError(f"stem names are at most {MAX_NAME_CHARS} characters")
+        return value
+
+
+def _mix_name(value: str) -> str:
+    name = " ".join(value.split())
+    if not name:
+        raise ValueError("a mix needs a name")
+    if not name.isprintable():
+        raise ValueError("a mix name is printable characters only")
+    return name
+
+
+class MixCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    settings: MixSettings
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _mix_name(value)
+
+
+class MixUpdate(BaseModel):
+    """A new name, new settings, or both; what is left out stays."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    settings: MixSettings | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _mix_name(value)
+
+
+class Mix(BaseModel):
+    id: str
+    name: str
+    settings: MixSettings
+    created_at: datetime
+    updated_at: datetime
+    opened_at: datetime | None
 
 
 class ModelInstall(BaseModel):

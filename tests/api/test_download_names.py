@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from api.support import insert_ready_project
 from isomix import storage
 from isomix.db import get_sessionmaker
+from isomix.filenames import clean_file_name
 from isomix.models import Export, JobStatus
 
 CASES_FILE = (
@@ -25,13 +26,13 @@ CASES_FILE = (
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
 
 
-def ready_export(filename: str, export_format: str) -> str:
+def ready_export(filename: str, export_format: str, mix: dict[str, Any] | None = None) -> str:
     """A ready export row of a project named `filename`, with a file on disk."""
     project_id = insert_ready_project(filename=filename)
     with get_sessionmaker()() as session:
         export = Export(
             project_id=project_id,
-            mix={},
+            mix=mix or {},
             format=export_format,
             status=JobStatus.ready,
             progress=100.0,
@@ -55,3 +56,18 @@ def test_export_downloads_under_the_name_the_ui_shows(
     assert response.status_code == 200
     header = response.headers["content-disposition"]
     assert unquote(header.split("filename*=UTF-8''", 1)[1]) == case["name"]
+
+
+CLEAN: list[dict[str, str]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))["clean"]
+
+
+@pytest.mark.parametrize("case", CLEAN, ids=[repr(case["name"]) for case in CLEAN])
+def test_a_name_of_the_users_downloads_made_safe_as_the_ui_shows(
+    client: TestClient, case: dict[str, str]
+) -> None:
+    assert clean_file_name(case["name"]) == case["clean"]
+    export_id = ready_export("song.wav", "mp3", mix={"filename": case["name"]})
+    body = client.get(f"/api/exports/{export_id}").json()
+    header = client.get(body["download_url"]).headers["content-disposition"]
+    expected = f"{case['clean']}.mp3" if case["clean"] else "song - mix.mp3"
+    assert unquote(header.split("filename*=UTF-8''", 1)[1]) == expected

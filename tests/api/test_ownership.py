@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -56,7 +56,7 @@ from isomix.api.server import uvicorn_options
 from isomix.config import get_settings
 from isomix.db import get_sessionmaker
 from isomix.logredact import LOGGERS, install_log_redaction
-from isomix.models import ApiToken, Export, Project, StemSet, new_id
+from isomix.models import ApiToken, Export, Mix, Project, StemSet, new_id
 
 Who = Literal["anyone", "user", "owner", "admin", "scraper"]
 
@@ -126,6 +126,11 @@ MATRIX: dict[tuple[str, str], Access] = {
     # Not analysed (no worker ran): A gets the conflict, B the 404 of a missing id.
     ("PATCH", urls.PROJECT_ANALYSIS): Access("owner", 409, {"bpm": 120.0}),
     ("GET", urls.EXPORT_DOWNLOAD): Access("owner", 200, signed=True),
+    ("GET", urls.PROJECT_MIXES): Access("owner", 200),
+    ("POST", urls.PROJECT_MIXES): Access("owner", 201, {"name": "probe", "settings": {}}),
+    ("PATCH", urls.MIX): Access("owner", 200, {"name": "renamed"}),
+    ("POST", urls.MIX_OPEN): Access("owner", 200),
+    ("DELETE", urls.MIX): Access("owner", 204),
     ("DELETE", "/api/tokens/{token_id}"): Access("owner", 204),
     ("DELETE", urls.PROJECT): Access("owner", 204),
     # Admins. The user routes in the order the admin calls them: disabling last.
@@ -141,7 +146,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/models/{name}/install"): Access("admin", 409),
 }
 
-ID_PARAMS = ("project_id", "export_id", "token_id", "user_id", "name")
+ID_PARAMS = ("project_id", "export_id", "token_id", "user_id", "name", "mix_id")
 # The dependency that loads (and authorises) each id, for the routes that do not check it
 # inline; a signed route loads through the variant that also accepts a signature.
 LOADERS = {
@@ -175,6 +180,7 @@ class Ids:
     user_id: str
     stem: str = STEMS[0]
     name: str = "classic"
+    mix_id: str = field(default_factory=new_id)
 
     def fill(self, template: str) -> str:
         path = template.replace("{path:path}", "")
@@ -233,8 +239,8 @@ def test_every_project_and_export_route_loads_its_object_through_the_dependency(
             assert loader in _calls(route.dependant), (method, path, loader.__name__)
             checked += 1
     # read, events, cancel, retry, delete, stem, zip, peaks, export; read and download it;
-    # correcting the analysis
-    assert checked == 12
+    # the named mixes: list, save, rename, open, delete; correcting the analysis
+    assert checked == 17
     assert ("GET", urls.PROJECT_EVENTS) in routes
     assert ("GET", urls.EXPORT_DOWNLOAD) in routes
 
@@ -303,11 +309,16 @@ def world(accounts: None, client: TestClient) -> World:
     export = ready_export(project)
     token_id, secret = api_token(a)
     b_project = ready_project(b)
+    with get_sessionmaker()() as session:
+        mix = Mix(project_id=project, owner_id=a, name="A's mix", settings={"tempo": 0.75})
+        session.add(mix)
+        session.commit()
+        mix_id = mix.id
     return World(
         a=a,
         b=b,
         admin=admin,
-        a_ids=Ids(project, export, token_id, b),
+        a_ids=Ids(project, export, token_id, b, mix_id=mix_id),
         b_project=b_project,
         b_export=ready_export(b_project),
         a_token=secret,
@@ -324,7 +335,9 @@ def snapshot(data_dir: Path, world: World) -> dict[str, Any]:
         stem_set = session.get(StemSet, project.stem_set_id)
         assert stem_set is not None
         mine = Export.project_id == project.id
+        mixes = select(Mix.name, Mix.settings, Mix.updated_at, Mix.opened_at)
         return {
+            "mixes": sorted(map(tuple, session.execute(mixes.where(Mix.project_id == project.id)))),
             "project": (project.status, project.stem_set_id, project.updated_at),
             "export": (export.status, export.path, export.updated_at),
             "token": token.revoked_at,
@@ -350,7 +363,7 @@ def test_another_user_gets_404_exactly_like_a_missing_id_and_changes_nothing(
         assert nobodys.status_code == 404, (method, template, nobodys.text)
         assert theirs.json() == nobodys.json(), (method, template)
         checked += 1
-    assert checked == 13
+    assert checked == 18
     assert snapshot(data_dir, world) == before
     # A's things still work for A.
     assert client.get(f"/api/projects/{world.a_ids.project_id}", headers=bearer(world.a)).is_success

@@ -480,9 +480,75 @@ export interface paths {
         /**
          * Create Export
          * @description Queue a mix of the project's stems (gain, pan, mute, solo per stem) as mp3, wav or flac
-         *     (what the plan includes).
+         *     (what the plan includes), optionally at another tempo or pitch, of a range, of some stems,
+         *     normalised to a loudness, under a file name of the user's.
          */
         post: operations["exports-create_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/mixes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Mixes
+         * @description The project's named mixes by name; the one to open is the latest `opened_at`.
+         */
+        get: operations["mixes-list_mixes"];
+        put?: never;
+        /**
+         * Create Mix
+         * @description Save the mixer's settings under a new name (409 `name_taken` for a name in use).
+         */
+        post: operations["mixes-create_mix"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/mixes/{mix_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Mix */
+        delete: operations["mixes-delete_mix"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Mix
+         * @description Rename a mix, replace its settings, or both.
+         */
+        patch: operations["mixes-update_mix"];
+        trace?: never;
+    };
+    "/api/projects/{project_id}/mixes/{mix_id}/open": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open Mix
+         * @description Mark the mix as the one opened last: the mixer opens it next time.
+         */
+        post: operations["mixes-open_mix"];
         delete?: never;
         options?: never;
         head?: never;
@@ -788,6 +854,26 @@ export interface components {
              */
             interval: "month" | "year";
         };
+        /** ClickMix */
+        ClickMix: {
+            /**
+             * Gain Db
+             * @default 0
+             */
+            gain_db: number;
+            /**
+             * Mute
+             * @default false
+             */
+            mute: boolean;
+            /**
+             * Pan
+             * @default 0
+             */
+            pan: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** Credentials */
         Credentials: {
             /** Email */
@@ -854,19 +940,56 @@ export interface components {
             /** Bitrate */
             bitrate?: number | null;
             /**
+             * End Seconds
+             * @description End of the range; at most the song's length.
+             */
+            end_seconds?: number | null;
+            /**
+             * Filename
+             * @description The download's name without its extension (made safe; null: the default).
+             */
+            filename?: string | null;
+            /**
              * Format
              * @enum {string}
              */
             format: "mp3" | "wav" | "flac";
             /**
+             * Include Stems
+             * @description Only these stems (mute and solo apply among them); null: every stem.
+             */
+            include_stems?: string[] | null;
+            /**
+             * Loudness Lufs
+             * @description Integrated loudness target (ITU-R BS.1770), true peak at most -1 dBTP.
+             */
+            loudness_lufs?: number | null;
+            /**
              * Master Gain Db
              * @default 0
              */
             master_gain_db: number;
+            /**
+             * Pitch Semitones
+             * @description Transposition without a tempo change.
+             * @default 0
+             */
+            pitch_semitones: number;
+            /**
+             * Start Seconds
+             * @description Start of the range exported (a loop or a section).
+             */
+            start_seconds?: number | null;
             /** Stems */
             stems?: {
                 [key: string]: components["schemas"]["StemMix"];
             };
+            /**
+             * Tempo
+             * @description Playback speed without a pitch change: 0.75 is 75 %.
+             * @default 1
+             */
+            tempo: number;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -892,6 +1015,15 @@ export interface components {
             /** Detail */
             detail: string | components["schemas"]["ValidationIssue"][];
         };
+        /** Loop */
+        Loop: {
+            /** End */
+            end: number;
+            /** Start */
+            start: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** Me */
         Me: {
             /**
@@ -904,6 +1036,77 @@ export interface components {
             plan_source: string | null;
             usage: components["schemas"]["Usage"];
             user: components["schemas"]["UserOut"];
+        };
+        /** Mix */
+        Mix: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Opened At */
+            opened_at: string | null;
+            settings: components["schemas"]["MixSettings"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** MixCreate */
+        MixCreate: {
+            /** Name */
+            name: string;
+            settings: components["schemas"]["MixSettings"];
+        };
+        /**
+         * MixSettings
+         * @description The mixer's state as a named mix keeps it (at most 64 KiB as JSON).
+         */
+        MixSettings: {
+            click?: components["schemas"]["ClickMix"] | null;
+            /**
+             * Count In Bars
+             * @default 0
+             */
+            count_in_bars: number;
+            loop?: components["schemas"]["Loop"] | null;
+            /**
+             * Master Gain Db
+             * @default 0
+             */
+            master_gain_db: number;
+            /**
+             * Pitch Semitones
+             * @default 0
+             */
+            pitch_semitones: number;
+            /** Sections */
+            sections?: components["schemas"]["Section"][];
+            /** Stems */
+            stems?: {
+                [key: string]: components["schemas"]["SavedStemMix"];
+            };
+            /**
+             * Tempo
+             * @default 1
+             */
+            tempo: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MixUpdate
+         * @description A new name, new settings, or both; what is left out stays.
+         */
+        MixUpdate: {
+            /** Name */
+            name?: string | null;
+            settings?: components["schemas"]["MixSettings"] | null;
         };
         /** ModelInfo */
         ModelInfo: {
@@ -1142,6 +1345,40 @@ export interface components {
              * @default false
              */
             signup: boolean;
+        };
+        /** SavedStemMix */
+        SavedStemMix: {
+            /**
+             * Gain Db
+             * @default 0
+             */
+            gain_db: number;
+            /**
+             * Mute
+             * @default false
+             */
+            mute: boolean;
+            /**
+             * Pan
+             * @default 0
+             */
+            pan: number;
+            /**
+             * Solo
+             * @default false
+             */
+            solo: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Section */
+        Section: {
+            /** Name */
+            name: string;
+            /** Start */
+            start: number;
+        } & {
+            [key: string]: unknown;
         };
         /** StemMix */
         StemMix: {
@@ -2679,6 +2916,296 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "mixes-list_mixes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mix"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "mixes-create_mix": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MixCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mix"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
+                };
+            };
+        };
+    };
+    "mixes-delete_mix": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mix_id: string;
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "mixes-update_mix": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mix_id: string;
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MixUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mix"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidRequestResponse"];
+                };
+            };
+        };
+    };
+    "mixes-open_mix": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                mix_id: string;
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mix"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -14,7 +14,7 @@ from isomix.api.auth import CurrentUser, Principal, principal_for, signed_link
 from isomix.api.errors import ApiError, not_found
 from isomix.config import Settings, get_settings
 from isomix.db import get_sessionmaker
-from isomix.models import Export, Project, User
+from isomix.models import Export, Mix, Project, User
 
 T = TypeVar("T")
 
@@ -75,6 +75,17 @@ def get_export(export_id: str, session: SessionDep, principal: CurrentUser) -> E
 
 ProjectDep = Annotated[Project, Depends(get_project)]
 ExportDep = Annotated[Export, Depends(get_export)]
+
+
+def get_mix(mix_id: str, project: ProjectDep, session: SessionDep) -> Mix:
+    """A named mix of a project the caller owns (another project's mix: 404)."""
+    mix = session.get(Mix, mix_id)
+    if mix is None or mix.project_id != project.id:
+        raise not_found("Mix")
+    return _released(session, mix)
+
+
+MixDep = Annotated[Mix, Depends(get_mix)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from isomix import signing
 from isomix.api.errors import ApiError, not_found, not_ready
 from isomix.api.partial_audio import CHUNK_BYTES, RangeNotSatisfiableError, byte_range
 from isomix.config import get_settings
+from isomix.filenames import clean_file_name
 from isomix.models import JobStatus, Project, StemSet
 from isomix.objects import get_store
 from isomix.objects.base import content_disposition
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "content_disposition",
     "download_name",
+    "export_download_name",
     "ranged_response",
     "ready_stem_set",
     "stored_file_response",
@@ -35,6 +37,13 @@ def download_name(project: Project, part: str, extension: str) -> str:
     """What a download of the project is saved as: "<track> - <part>.<ext>", the one rule
     for stems, the stems ZIP (and the names inside it) and exports."""
     return f"{track_name(project)} - {part}.{extension}"
+
+
+def export_download_name(project: Project, extension: str, filename: object = None) -> str:
+    """An export's download: the name the user gave it (made safe: `filenames`) with the
+    extension, else the one rule's "<track> - mix.<ext>"."""
+    chosen = clean_file_name(filename) if isinstance(filename, str) else ""
+    return f"{chosen}.{extension}" if chosen else download_name(project, "mix", extension)
 
 
 def track_name(project: Project) -> str:

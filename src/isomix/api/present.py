@@ -15,7 +15,7 @@ from isomix.api import urls
 from isomix.api.present_analysis import analysis_out
 from isomix.config import Settings
 from isomix.jobs.progressive import read_parts
-from isomix.models import Export, JobStatus, Project, StemSet, as_utc
+from isomix.models import Export, JobStatus, Mix, Project, StemSet, as_utc
 from isomix.speed import expected_rtf
 
 STEM_COLORS = {
@@ -215,4 +215,15 @@ def export_out(export: Export, settings: Settings) -> schemas.Export:
         error=error,
         download_url=urls.export_download(export.id, settings) if ready else None,
         created_at=as_utc(export.created_at),
+    )
+
+
+def mix_out(mix: Mix) -> schemas.Mix:
+    return schemas.Mix(
+        id=mix.id,
+        name=mix.name,
+        settings=schemas.MixSettings.model_validate(mix.settings, strict=False),
+        created_at=as_utc(mix.created_at),
+        updated_at=as_utc(mix.updated_at),
+        opened_at=as_utc(mix.opened_at) if mix.opened_at is not None else None,
     )

@@ -82,8 +82,11 @@ def render_mix(
     stems: Mapping[str, AnyAudio],
     settings: Mapping[str, StemMix],
     master_gain_db: float = 0.0,
+    *,
+    clip: bool = True,
 ) -> FloatAudio:
-    """Sum of the audible stems, each gained then panned, times the master gain, clipped.
+    """Sum of the audible stems, each gained then panned, times the master gain, clipped
+    (unless `clip` is false: an export that stretches or normalises the mix clips after).
 
     Stems absent from ``settings`` play at 0 dB, centre, unmuted. Stems of different lengths
     are summed from the start; the mix is as long as the longest stem. Works in place: the
@@ -101,7 +104,8 @@ def render_mix(
             mix, stems[name], gain=db_to_gain(setting.gain_db), pan=setting.pan, scratch=scratch
         )
     mix *= np.float32(db_to_gain(master_gain_db))
-    np.clip(mix, -1.0, 1.0, out=mix)
+    if clip:
+        np.clip(mix, -1.0, 1.0, out=mix)
     return mix
 
 

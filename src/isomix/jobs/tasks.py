@@ -18,12 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from isomix import speed, stemsets, storage
-from isomix.audio import dsp, export_formats
+from isomix.audio import dsp, export_formats, render
 from isomix.audio.errors import AudioError
 from isomix.audio.io import MODEL_SAMPLE_RATE, decode, encode
 from isomix.config import get_settings
@@ -418,25 +419,44 @@ def stem_mix_settings(mix: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
     }
 
 
-def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
-    job = _load_export(export_id)
+def _read_stems(
+    job: _ExportJob, names: tuple[str, ...], options: render.RenderOptions, keeper: LeaseKeeper
+) -> dict[str, AudioArray]:
+    """The masters of `names`, each cut to the export's range."""
     store = get_store()
     stems: dict[str, AudioArray] = {}
-    for index, name in enumerate(job.stem_names):
+    for index, name in enumerate(names):
         try:
             with store.local_copy(storage.stem_file(job.stem_directory, name, "master")) as master:
-                stems[name] = decode(master, sample_rate=MODEL_SAMPLE_RATE)
+                audio = decode(master, sample_rate=MODEL_SAMPLE_RATE)
         except FileNotFoundError as error:
             raise JobFailed("The project's stems are no longer available.") from error
-        keeper.progress(70.0 * (index + 1) / len(job.stem_names))
-    audio = dsp.render_mix(
+        # A range is copied out, so the rest of the stem is freed; the whole song is not.
+        stems[name] = np.ascontiguousarray(
+            audio[:, options.window(audio.shape[1], MODEL_SAMPLE_RATE)]
+        )
+        keeper.progress(60.0 * (index + 1) / len(names))
+    return stems
+
+
+def _export(export_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
+    job = _load_export(export_id)
+    options = render.RenderOptions.from_mix(job.mix)
+    names = options.stems_of(job.stem_names)
+    stems = _read_stems(job, names, options, keeper)
+    mix = dsp.render_mix(
         stems,
-        stem_mix_settings(job.mix, job.stem_names),
+        stem_mix_settings(job.mix, names),
         float(job.mix.get("master_gain_db") or 0.0),
+        clip=False,
     )
     del stems
-    keeper.progress(80.0)
+    keeper.progress(70.0)
+    audio = render.finish(mix, MODEL_SAMPLE_RATE, options)
+    del mix
+    keeper.progress(90.0)
     relative = storage.export_file(export_id, job.encoding.format)
+    store = get_store()
     # Encoded in the staging folder, then put in place: a rerun simply replaces the file.
     with store.staging(storage.EXPORTS, export_id) as staging:
         rendered = staging / Path(relative).name

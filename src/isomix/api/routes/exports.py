@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
@@ -18,13 +20,14 @@ from isomix.api.deps import (
     WorkerAvailable,
 )
 from isomix.api.downloads import (
-    download_name,
+    export_download_name,
     ready_stem_set,
     stored_file_response,
 )
 from isomix.api.errors import error_responses, invalid, name_a_few, not_ready
 from isomix.api.limits import rate_limited, refusal
 from isomix.api.present import export_out, stem_names
+from isomix.audio.errors import format_duration
 from isomix.audio.export_formats import MEDIA_TYPES
 from isomix.config import Settings
 from isomix.jobs import queue
@@ -60,6 +63,19 @@ def _check_plan(body: schemas.ExportRequest, principal: Principal, settings: Set
             raise rate_limited("export", wait, "Too many exports in a short time.")
 
 
+# A range's end may pass the stems' length by this much (the mixer's buffers are decoded
+# previews, a few milliseconds longer or shorter); the render stops at the last sample.
+RANGE_END_SLACK_SECONDS: Final = 0.1
+
+
+def _check_range(body: schemas.ExportRequest, duration: float) -> None:
+    length = f"the song is {format_duration(duration)} long"
+    if body.start_seconds is not None and body.start_seconds >= duration:
+        raise invalid(f"start_seconds {body.start_seconds:g} is past the end: {length}.")
+    if body.end_seconds is not None and body.end_seconds > duration + RANGE_END_SLACK_SECONDS:
+        raise invalid(f"end_seconds {body.end_seconds:g} is past the end: {length}.")
+
+
 @router.post(
     urls.PROJECT_EXPORTS,
     status_code=202,
@@ -76,15 +92,17 @@ def create_export(
     http: Request,
 ) -> schemas.Export:
     """Queue a mix of the project's stems (gain, pan, mute, solo per stem) as mp3, wav or flac
-    (what the plan includes)."""
+    (what the plan includes), optionally at another tempo or pitch, of a range, of some stems,
+    normalised to a loudness, under a file name of the user's."""
     _check_plan(request, principal, settings)
     stem_set = ready_stem_set(project)
     names = stem_names(stem_set)
-    unknown = sorted(set(request.stems) - set(names))
+    unknown = sorted((set(request.stems) | set(request.include_stems or ())) - set(names))
     if unknown:
         raise invalid(
             f"Unknown stem(s) {name_a_few(unknown)}; this project has {', '.join(names)}."
         )
+    _check_range(request, stem_set.duration_seconds)
     now = utcnow()
     export = Export(
         project_id=project.id,
@@ -139,7 +157,7 @@ def download_export(linked: LinkedExport, request: Request) -> Response:
         raise not_ready(f"The export is {export.status.value}; there is no file yet.")
     return stored_file_response(
         export.path,
-        filename=download_name(export.project, "mix", export.format),
+        filename=export_download_name(export.project, export.format, export.mix.get("filename")),
         media_type=MEDIA_TYPES.get(export.format, "application/octet-stream"),
         what="Export file",
         request=request,
