@@ -4,8 +4,9 @@
   script), so an injected `<script>` or `onclick=` does not run; WebAssembly may be compiled
   (`'wasm-unsafe-eval'`, the mixer's time-stretch worklet), JavaScript eval may not. Styles
   may be inline (React sets style attributes); audio and images may be `blob:` (the mixer
-  decodes stems in the browser), workers `blob:` (audio worklets). Swagger UI at `/api/docs` loads its bundle from
-  a CDN and starts it with an inline script, so only that page gets a wider policy.
+  decodes stems in the browser), workers `blob:` (audio worklets). Swagger UI at
+  `/api/docs` loads its bundle from a CDN and starts it with an inline script, so only that
+  page gets a wider policy.
 - `Referrer-Policy: no-referrer`: download links are signed URLs; a Referer would hand the
   signature to whatever site the page links to.
 - `X-Frame-Options` and `frame-ancestors 'none'`: no clickjacking through a frame.
