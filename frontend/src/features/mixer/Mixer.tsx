@@ -175,7 +175,17 @@ export function Mixer({ project, engine, peaks }: Props) {
       <p className="muted small keys-help">
         Keys: Space play/pause · ←/→ seek 5 s · M mute and S solo the focused stem · Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo · N add a section · [ / ] previous / next section · L loop the section · + / − zoom · F follow the playhead · double-click a volume or pan slider to reset it.
       </p>
-      <ExportDialog open={exportOpen} projectId={project.id} filename={project.filename} mix={mix} onClose={() => setExportOpen(false)} />
+      <ExportDialog
+        open={exportOpen}
+        projectId={project.id}
+        filename={project.filename}
+        mix={mix}
+        onClose={() => setExportOpen(false)}
+        tempo={mix.tempo}
+        pitchSemitones={mix.pitchSemitones}
+        loop={mix.loop}
+        sections={mix.sections}
+      />
     </div>
   );
 }
