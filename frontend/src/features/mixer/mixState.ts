@@ -3,6 +3,7 @@
 // `toSavedSettings`/`fromSavedSettings` are the named mixes' `settings` JSON (snake_case).
 import type { LoopRegion } from "../../audio/engine";
 import { MAX_DB, MIN_DB, clamp, initialTracks, type MixSettings, type TrackState } from "../../audio/mixmath";
+import { MAX_COUNT_IN_BARS, MAX_PITCH, MAX_TEMPO, MIN_TEMPO } from "../../audio/practice";
 
 export interface ClickState {
   gainDb: number;
@@ -27,10 +28,6 @@ export interface MixState extends MixSettings {
   loopEnabled: boolean;
 }
 
-export const MIN_TEMPO = 0.5;
-export const MAX_TEMPO = 1.5;
-export const MAX_PITCH = 12;
-export const MAX_COUNT_IN_BARS = 4;
 export const DEFAULT_CLICK: Readonly<ClickState> = { gainDb: 0, mute: true, pan: 0 };
 
 export function initialMixState(stemNames: readonly string[]): MixState {
