@@ -20,6 +20,12 @@ vi.mock("../lib/api", async (importOriginal) => {
   return { ...actual, api: { ...actual.api, project: vi.fn(), createExport: vi.fn(), exportJob: vi.fn() } };
 });
 
+vi.mock("./mixer/mixesApi", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("./mixer/mixesApi")>();
+  // The named mixes are a typed API call, like api.project, not a link from the body.
+  return { ...actual, mixesApi: { ...actual.mixesApi, list: vi.fn(async () => []) } };
+});
+
 const EVENTS_URL = "/links/ev-7f3a/stream?sig=abc";
 const PEAKS_URL = "/links/pk-19c2/peaks.json?sig=def";
 const ZIP_URL = "/links/zp-5b0e/all-stems.zip?sig=ghi";

@@ -1,7 +1,8 @@
 // The named mixes of a project (GET/POST/PATCH/DELETE /api/projects/{id}/mixes and .../open).
-// Typed here until the generated client has these routes; calls go through authFetch like the
-// generated client's, and a refusal becomes the same ApiError.
-import { authFetch } from "../../lib/auth";
+// Through the generated client (authFetch: the bearer header, one refresh on a 401); a refusal
+// becomes the same ApiError as every other call's.
+import type { components } from "../../client/schema";
+import { client } from "../../lib/api";
 import { apiErrorFrom } from "../../lib/errors";
 import type { SavedSettings } from "./mixState";
 
@@ -14,40 +15,36 @@ export interface NamedMix {
   opened_at: string | null;
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers = { "Content-Type": "application/json" };
-  }
-  const response = await authFetch(new Request(path, init));
-  let data: unknown = null;
-  if (response.status !== 204) {
-    try {
-      data = await response.json();
-    } catch {
-      // not JSON (a proxy's error page, say)
-    }
-  }
-  if (!response.ok) throw apiErrorFrom(response.status, data);
+type ServerSettings = components["schemas"]["MixSettings"];
+
+async function unwrap<T>(call: Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw apiErrorFrom(response.status, error);
   return data as T;
 }
 
-const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/mixes`;
-const one = (projectId: string, mixId: string) => `${base(projectId)}/${encodeURIComponent(mixId)}`;
+// The server keeps the fields it does not know, so the mixer's saved state goes as it is.
+const asServer = (settings: SavedSettings) => settings as unknown as ServerSettings;
+const mixPath = (projectId: string, mixId: string) => ({ params: { path: { project_id: projectId, mix_id: mixId } } });
 
 export const mixesApi = {
   list: async (projectId: string): Promise<NamedMix[]> => {
-    const list = await call<unknown>("GET", base(projectId));
+    const list = await unwrap<unknown>(client.GET("/api/projects/{project_id}/mixes", { params: { path: { project_id: projectId } } }));
     return Array.isArray(list) ? (list as NamedMix[]) : [];
   },
-  create: (projectId: string, name: string, settings: SavedSettings): Promise<NamedMix> => call("POST", base(projectId), { name, settings }),
+  create: (projectId: string, name: string, settings: SavedSettings): Promise<NamedMix> =>
+    unwrap(client.POST("/api/projects/{project_id}/mixes", { params: { path: { project_id: projectId } }, body: { name, settings: asServer(settings) } })),
   update: (projectId: string, mixId: string, patch: { name?: string; settings?: SavedSettings }): Promise<NamedMix> =>
-    call("PATCH", one(projectId, mixId), patch),
+    unwrap(
+      client.PATCH("/api/projects/{project_id}/mixes/{mix_id}", {
+        ...mixPath(projectId, mixId),
+        body: { name: patch.name, settings: patch.settings === undefined ? undefined : asServer(patch.settings) },
+      }),
+    ),
   remove: async (projectId: string, mixId: string): Promise<void> => {
-    await call<null>("DELETE", one(projectId, mixId));
+    await unwrap<null>(client.DELETE("/api/projects/{project_id}/mixes/{mix_id}", mixPath(projectId, mixId)));
   },
-  open: (projectId: string, mixId: string): Promise<NamedMix> => call("POST", `${one(projectId, mixId)}/open`),
+  open: (projectId: string, mixId: string): Promise<NamedMix> => unwrap(client.POST("/api/projects/{project_id}/mixes/{mix_id}/open", mixPath(projectId, mixId))),
 };
 
 /** The mix opened last (the one the mixer opens by default), or null. */
