@@ -51,12 +51,13 @@ def chroma_profile(signal: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """How much of each pitch class the signal holds over its whole length (C first)."""
     if signal.size < N_FFT or not np.any(signal):
         return np.zeros(12)
+    power = np.abs(librosa.stft(signal, n_fft=N_FFT, hop_length=HOP)) ** 2  # once, for both
     with warnings.catch_warnings():
         # Noise or a drum-only song has no stable pitches to tune by: then A = 440 Hz.
         warnings.simplefilter("ignore", UserWarning)
-        tuning = float(librosa.estimate_tuning(y=signal, sr=SAMPLE_RATE, n_fft=N_FFT))
+        tuning = float(librosa.estimate_tuning(S=power, sr=SAMPLE_RATE, n_fft=N_FFT))
     chroma = librosa.feature.chroma_stft(
-        y=signal, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, norm=None, tuning=tuning
+        S=power, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, norm=None, tuning=tuning
     )
     return np.asarray(chroma.sum(axis=1), dtype=np.float64)
 

@@ -56,21 +56,16 @@ def analyse(stems: Mapping[str, npt.NDArray[np.float32]], sample_rate: int) -> A
     mixture = pitched if drums is None else drums if pitched is None else pitched + drums
     assert mixture is not None
     duration = mixture.size / rate
-    spectra = {
-        "mixture": tempo.log_mel(mixture),
-        "drums": tempo.log_mel(drums) if drums is not None else None,
-        "bass": tempo.log_mel(bass) if bass is not None else None,
-    }
-    env = tempo.onset_envelope(
-        [(spectra["mixture"], 1.0), (spectra["drums"], 1.0), (spectra["bass"], 0.5)]
-    )
+    # Two spectrograms, not one per stem: the drums, and everything pitched (bass included);
+    # the mixture's onsets are their sum. Without a drum stem, the pitched one is the mixture.
+    drum_spectrum = tempo.log_mel(drums) if drums is not None else None
+    pitched_spectrum = tempo.log_mel(pitched) if pitched is not None else None
+    env = tempo.onset_envelope([(drum_spectrum, 1.0), (pitched_spectrum, 1.0)])
     found = tempo.beats_of(env, duration)
     if found is None:
         return None
-    low = [spectra["drums"], spectra["bass"]]
-    if all(spectrum is None for spectrum in low):
-        low = [spectra["mixture"]]
-    phase = tempo.bar_phase(tempo.low_power(low, tempo.low_bands(LOW_BAND_HZ)), found.beats)
+    low = tempo.low_power([drum_spectrum, pitched_spectrum], tempo.low_bands(LOW_BAND_HZ))
+    phase = tempo.bar_phase(low, found.beats)
     name, confidence = key.detect_key(
         key.chroma_profile(
             _resample(pitched if pitched is not None else mixture, rate, key.SAMPLE_RATE)

@@ -31,7 +31,7 @@ Floats = npt.NDArray[np.float64]
 SAMPLE_RATE: Final = 22_050
 HOP: Final = 256  # 11.6 ms frames
 N_FFT: Final = 1024
-N_MELS: Final = 96
+N_MELS: Final = 64
 FRAME_RATE: Final = SAMPLE_RATE / HOP
 # An onset envelope peaks this long after the attack that causes it (measured on clicks at
 # several tempi and phases with these settings); beat times are moved back by it.
