@@ -279,11 +279,12 @@ test("browser render at tempo 0.75 and pitch −2 against the server's export of
   // Both are the song's length over the tempo.
   expect(Math.abs(result.serverFrames - result.browserFrames)).toBeLessThanOrEqual(2);
   expect(result.signalRms).toBeGreaterThan(1e-4);
-  // What a listener hears: the long-term spectra. Measured: -15.9 dB on demucs_unittest's
-  // noise-like stems (sample-wise +3 dB, frame spectra -6.9 dB: the two outputs are not aligned
-  // in phase). Far from the issue's 40 dB aim: python-stretch's time factor and the browser's
-  // rate + pitch shift are two uses of the library (-12 dB on noise, -27 dB on tones in Python
-  // alone); the server doing the browser's steps is the way to a closer figure. This bound
-  // catches a wrong tempo, pitch or length, not the last dB.
-  expect(result.averageSpectrumResidualDb).toBeLessThanOrEqual(-12);
+  // What a listener hears. The export takes the browser's steps (the mix resampled by the tempo,
+  // then Signalsmith Stretch's pitch shift with the worklet's block, interval and tonality
+  // limit): measured -47.3 dB in the long-term spectra and -28.6 dB frame by frame. Sample by
+  // sample it is only -15.3 dB (after a 1392-frame lag): the stretch's phases depend on how the
+  // input is cut into blocks (128 frames live, the whole buffer on the server), so two runs
+  // do not null; they sound the same.
+  expect(result.averageSpectrumResidualDb).toBeLessThanOrEqual(-35);
+  expect(result.spectrumResidualDb).toBeLessThanOrEqual(-20);
 });
