@@ -108,16 +108,18 @@ def test_uvicorns_access_line_is_json_with_its_parts(
     capture: tuple[io.StringIO, logging.Logger],
 ) -> None:
     buffer, _ = capture
-    access = logging.getLogger("uvicorn.access")
-    # As `isomix serve` leaves it; an earlier test's uvicorn or logging config may have
-    # disabled it or given it handlers of its own.
-    saved = access.propagate, access.handlers[:], access.level, access.disabled
-    access.propagate, access.handlers, access.level = True, [], logging.INFO
-    access.disabled = False
+    # As `isomix serve` leaves uvicorn's loggers (no logging config of their own): an earlier
+    # test's uvicorn with its default config gives "uvicorn" a handler and propagate=False,
+    # which would stop the access line before the root logger.
+    loggers = [logging.getLogger("uvicorn.access"), logging.getLogger("uvicorn")]
+    saved = [(lg.propagate, lg.handlers[:], lg.level, lg.disabled) for lg in loggers]
+    for lg in loggers:
+        lg.propagate, lg.handlers, lg.level, lg.disabled = True, [], logging.INFO, False
     try:
-        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", SIGNED, "1.1", 200)
+        loggers[0].info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", SIGNED, "1.1", 200)
     finally:
-        access.propagate, access.handlers, access.level, access.disabled = saved
+        for lg, (propagate, handlers, level, disabled) in zip(loggers, saved, strict=True):
+            lg.propagate, lg.handlers, lg.level, lg.disabled = propagate, handlers, level, disabled
     (line,) = lines(buffer)
     assert "SIGSECRET1" not in buffer.getvalue()
     assert (line["method"], line["status"]) == ("GET", 200)

@@ -179,6 +179,8 @@ def _separate(project_id: str, worker_id: str, keeper: LeaseKeeper) -> None:
     if chosen.directory != final:
         # Another project with the same content finished first; its stems are ours now.
         store.delete(storage.folder_key(final))
+    # Ready: the row no longer announces parts, so they go now rather than after the analysis.
+    progressive.remove_parts(job.id, worker_id)
     if separated is not None:
         # Tempo, beats and key from the stems still in memory, once the project is ready.
         analyse_stem_set(chosen.id, separated.stems, separated.sample_rate)
