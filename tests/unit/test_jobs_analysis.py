@@ -136,3 +136,55 @@ def test_the_real_model_run_is_analysed() -> None:
     assert set(analysis) == {"bpm", "beats", "downbeats", "key", "key_confidence"}
     assert 20 <= analysis["bpm"] <= 300
     assert set(analysis["downbeats"]) <= set(analysis["beats"])
+
+
+def _forget_analysis(value: Any) -> None:
+    from sqlalchemy import update
+
+    from isomix.db import get_sessionmaker
+    from isomix.models import StemSet
+
+    with get_sessionmaker()() as db, db.begin():
+        db.execute(update(StemSet).values(analysis=value))
+
+
+def test_a_stem_set_without_analysis_is_analysed_when_the_worker_is_idle(shares: None) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import null
+
+    from isomix.jobs import analysing
+    from isomix.models import utcnow
+
+    tasks.run_separation(add_project(raw=_click_song()), worker_id="w1")
+    later = utcnow() + timedelta(minutes=10)
+    for missing in (null(), None):  # SQL NULL (a column added to old rows), JSON null
+        _forget_analysis(missing)
+        assert analysing.analyse_next() is False  # new: its own job analyses it
+        assert analysing.analyse_next(now=later) is True
+        (stem_set,) = stem_sets()
+        assert stem_set.analysis is not None
+        assert stem_set.analysis["bpm"] == pytest.approx(120.0, abs=0.5)
+        assert analysing.analyse_next(now=later) is False  # nothing left
+
+
+def test_a_stem_set_whose_masters_do_not_read_is_marked_and_left(
+    shares: None, data_dir: Path
+) -> None:
+    from datetime import timedelta
+
+    from isomix.jobs import analysing
+    from isomix.models import utcnow
+
+    project_id = add_project(raw=_click_song(seconds=4.0))
+    tasks.run_separation(project_id, worker_id="w1")
+    (stem_set,) = stem_sets()
+    _forget_analysis(None)
+    for master in (data_dir / stem_set.directory).glob("*.flac"):
+        master.unlink()
+    later = utcnow() + timedelta(minutes=10)
+    assert analysing.analyse_next(now=later) is True
+    (stem_set,) = stem_sets()
+    assert stem_set.analysis == analysing.NOT_FOUND
+    assert analysing.analyse_next(now=later) is False  # not tried again
+    assert get_project(project_id).status == JobStatus.ready

@@ -7,6 +7,10 @@ it) and announced as a change of each of those projects so open mixers update. I
 fails the separation: an error is logged and the stem set stays without an analysis. A stem
 set reused by deduplication already has one.
 
+Stem sets without one (made before the analysis existed, or whose worker died between ready
+and the analysis) are analysed from their masters when a worker has nothing else to do
+(`analyse_next`); one where nothing is found is marked (`NOT_FOUND`) and not tried again.
+
 librosa compiles its numba functions at their first call (seconds, or about a second from
 numba's on-disk cache): `start_warm_up` does that on a thread when a worker starts.
 """
@@ -17,15 +21,21 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, func, select, update
 
+from isomix import stemsets, storage
 from isomix.analysis.names import Analysis
+from isomix.audio.errors import AudioError
+from isomix.audio.io import MODEL_SAMPLE_RATE, decode
 from isomix.jobs import lease
 from isomix.jobs.events import publish_after_commit
 from isomix.models import Project, StemSet, utcnow
+from isomix.objects import get_store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,53 @@ def analyse_stem_set(
     except Exception:
         log.exception("stem set %s: the analysis failed; the stems are unaffected", stem_set_id)
         return None
+
+
+# Stored for a stem set analysed without result (no pulse, unreadable masters): not an
+# analysis (names.from_json reads it as none), but not to be tried again either.
+NOT_FOUND: Final[dict[str, Any]] = {"pulse": False}
+# A new stem set is analysed by its own job right after its commit; the backfill leaves it
+# that long.
+BACKFILL_AFTER: Final = timedelta(minutes=5)
+
+
+def analyse_next(*, now: datetime | None = None) -> bool:
+    """Analyse the oldest stem set that has no analysis yet, from its masters in the store;
+    True when there was one (analysed, or marked NOT_FOUND)."""
+    moment = now or utcnow()
+    unanalysed = func.coalesce(cast(StemSet.analysis, String), "null") == "null"
+    with lease.session() as db:
+        row = db.execute(
+            select(StemSet.id, StemSet.directory, StemSet.stem_names)
+            .where(unanalysed, StemSet.created_at < moment - BACKFILL_AFTER)
+            .order_by(StemSet.created_at)
+            .limit(1)
+        ).first()
+    if row is None:
+        return False
+    store = get_store()
+    stems: dict[str, npt.NDArray[np.float32]] = {}
+    try:
+        for name in stemsets.names_of(row.stem_names):
+            with store.local_copy(storage.stem_file(row.directory, name, "master")) as master:
+                stems[name] = decode(master, sample_rate=MODEL_SAMPLE_RATE)
+    except (OSError, AudioError) as error:
+        log.warning("stem set %s: not analysed, its masters do not read (%s)", row.id, error)
+        stems = {}
+    result = analyse_stem_set(row.id, stems, MODEL_SAMPLE_RATE) if stems else None
+    if result is None:
+        _mark_not_found(row.id)
+    return True
+
+
+def _mark_not_found(stem_set_id: str) -> None:
+    with lease.session() as db, db.begin():
+        db.execute(
+            update(StemSet)
+            .where(StemSet.id == stem_set_id)
+            .values(analysis=NOT_FOUND)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def store_analysis(stem_set_id: str, result: Analysis) -> None:

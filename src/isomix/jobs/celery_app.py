@@ -105,10 +105,13 @@ def send_previews_task() -> None:
 
 
 def encode_previews() -> bool:
-    """One stem set's MP3 previews, then another turn queued while any are pending: two
-    workers may have spent their turns on the same set, and each separation sent only one."""
-    done = previews.encode_next()
-    if done and stemsets.next_pending_previews() is not None:
+    """One stem set's MP3 previews (or, with none pending, the analysis of one stem set that
+    has none), then another turn: two workers may have spent their turns on the same set,
+    and each separation sent only one."""
+    done = previews.encode_next() or analysing.analyse_next()
+    if done:
+        # Another turn, queued behind the separations waiting, until none is left (the
+        # next turn finds nothing and stops).
         send_previews_task()
     return done
 

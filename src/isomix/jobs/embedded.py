@@ -492,6 +492,9 @@ def _worker_main(stop_reader: Connection) -> None:
             # (a new job waits at most for one stem's encode).
             if previews.encode_next(should_stop=should_stop, busy=_job_waiting):
                 continue
+            # Then the analysis of stem sets that have none (older ones), one at a time.
+            if analysing.analyse_next():
+                continue
         except Exception:  # the database may be briefly unavailable; keep the worker alive
             log.exception("embedded worker loop error")
         stop_reader.poll(POLL_SECONDS)
