@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from isomix import signing
 from isomix.api.errors import ApiError, not_found, not_ready
-from isomix.api.partial_audio import CHUNK_BYTES, RangeNotSatisfiableError, byte_range
+from isomix.api.partial_audio import CHUNK_BYTES, range_response
 from isomix.config import get_settings
 from isomix.filenames import clean_file_name
 from isomix.models import JobStatus, Project, StemSet
@@ -136,26 +136,14 @@ def ranged_response(
 ) -> StreamingResponse:
     """`source` (a seekable stream of `total` bytes), whole or the range asked for; the
     response closes it."""
-    common = {"Accept-Ranges": "bytes", **headers}
-    try:
-        span = byte_range(range_header, total)
-    except RangeNotSatisfiableError:
-        source.close()
-        raise ApiError(
-            416,
-            "range_not_satisfiable",
-            f"The range starts past the {total} bytes of the file.",
-            headers={**common, "Content-Range": f"bytes */{total}"},
-        ) from None
-    first, last = span if span is not None else (0, total - 1)
-    if span is not None:
-        common["Content-Range"] = f"bytes {first}-{last}/{total}"
-    common["Content-Length"] = str(max(0, last + 1 - first))
-    return StreamingResponse(
-        _read_span(source, first, last + 1),
-        status_code=206 if span is not None else 200,
+    return range_response(
+        total,
+        range_header,
+        headers,
         media_type=media_type,
-        headers=common,
+        body=lambda start, stop: _read_span(source, start, stop),
+        close=source.close,
+        refusal=f"The range starts past the {total} bytes of the file.",
     )
 
 

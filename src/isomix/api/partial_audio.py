@@ -127,7 +127,31 @@ def wav_response_from(
     the first sample on; at most `length`, fewer only at the end) as WAV, whole or the range
     asked for; `close` is called once the body is sent, or on a refusal."""
     total = HEADER_BYTES + frames * channels * SAMPLE_BITS // 8
-    common = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", **(headers or {})}
+    header = wav_header(frames, sample_rate, channels)
+    return range_response(
+        total,
+        range_header,
+        {"Cache-Control": "no-store", **(headers or {})},
+        media_type=MEDIA_TYPE,
+        body=lambda start, stop: _body(read_at, close, header, start, stop),
+        close=close,
+        refusal=f"The range starts past the {total} bytes there are so far.",
+    )
+
+
+def range_response(
+    total: int,
+    range_header: str | None,
+    headers: dict[str, str],
+    *,
+    media_type: str,
+    body: Callable[[int, int], Iterator[bytes]],
+    close: Callable[[], None],
+    refusal: str,
+) -> StreamingResponse:
+    """A body of `total` bytes, whole (200) or the one range asked for (206), `body(start,
+    stop)` giving its bytes; past the end a 416 with `refusal` (and `close` called)."""
+    common = {"Accept-Ranges": "bytes", **headers}
     try:
         span = byte_range(range_header, total)
     except RangeNotSatisfiableError:
@@ -135,18 +159,17 @@ def wav_response_from(
         raise ApiError(
             416,
             "range_not_satisfiable",
-            f"The range starts past the {total} bytes there are so far.",
+            refusal,
             headers={**common, "Content-Range": f"bytes */{total}"},
         ) from None
     first, last = span if span is not None else (0, total - 1)
     if span is not None:
         common["Content-Range"] = f"bytes {first}-{last}/{total}"
-    common["Content-Length"] = str(last + 1 - first)
-    header = wav_header(frames, sample_rate, channels)
+    common["Content-Length"] = str(max(0, last + 1 - first))
     return StreamingResponse(
-        _body(read_at, close, header, first, last + 1),
+        body(first, last + 1),
         status_code=206 if span is not None else 200,
-        media_type=MEDIA_TYPE,
+        media_type=media_type,
         headers=common,
     )
 

@@ -43,6 +43,7 @@ from isomix.jobs import analysing, broker, lease, previews, priority
 from isomix.jobs.joblog import job_context
 from isomix.jobs.lease import JobModel
 from isomix.models import Export, JobStatus, Project, as_utc, utcnow
+from isomix.objects.scratch import process_exists
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def release_dead_local_leases(now: datetime | None = None) -> int:
                     continue
                 # Our own pid is a dead worker's reused by us (a restarted container with
                 # the same host name): its jobs are not running.
-                if pid != os.getpid() and _process_exists(pid):
+                if pid != os.getpid() and process_exists(pid):
                     continue
                 result = db.execute(
                     update(model)
@@ -115,16 +116,6 @@ def release_dead_local_leases(now: datetime | None = None) -> int:
                 )
                 released += rowcount(result)
     return released
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_job(

@@ -39,7 +39,7 @@ def remove_dead_scratch() -> int:
     removed = 0
     for entry in scratch_root().iterdir():
         pid_text = entry.name.split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or process_exists(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -47,7 +47,8 @@ def remove_dead_scratch() -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id is running on this machine (signal 0: no signal sent)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
