@@ -136,12 +136,9 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "nobody", "--"]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    initdb, postgres = _pg_binary("initdb"), _pg_binary("postgres")
-    if initdb is None or postgres is None:
-        unavailable("PostgreSQL is not installed (apt-get install postgresql)")
-    assert initdb is not None and postgres is not None
+def init_postgres_cluster(initdb: str) -> tuple[Path, Path]:
+    """A new cluster (user `isomix`, trust auth) in a folder of its own under /tmp, owned by
+    `nobody` when run as root; (folder, data directory)."""
     directory = Path(tempfile.mkdtemp(prefix="isomix-pg-"))
     if os.geteuid() == 0:
         os.chown(directory, pwd.getpwnam("nobody").pw_uid, -1)
@@ -162,6 +159,16 @@ def postgres_server() -> Iterator[str]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return directory, data
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    initdb, postgres = _pg_binary("initdb"), _pg_binary("postgres")
+    if initdb is None or postgres is None:
+        unavailable("PostgreSQL is not installed (apt-get install postgresql)")
+    assert initdb is not None and postgres is not None
+    directory, data = init_postgres_cluster(initdb)
     port = free_port()
     log = (directory / "postgres.log").open("wb") if os.geteuid() != 0 else None
     process = subprocess.Popen(

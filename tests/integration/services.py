@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from conftest import (
     _as_postgres_user,
     _pg_binary,
     free_port,
+    init_postgres_cluster,
     unavailable,
     wait_until,
 )
@@ -101,26 +100,7 @@ class PostgresService:
         self.binary = postgres
         # Under /tmp, not pytest's folder: run as root, the server is `nobody`, who cannot
         # enter pytest's private folders.
-        self.directory = directory = Path(tempfile.mkdtemp(prefix="isomix-pg-"))
-        if os.geteuid() == 0:
-            os.chown(directory, pwd.getpwnam("nobody").pw_uid, -1)
-        self.data = directory / "data"
-        subprocess.run(
-            [
-                *_as_postgres_user(),
-                initdb,
-                "-D",
-                str(self.data),
-                "-U",
-                "isomix",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        self.directory, self.data = init_postgres_cluster(initdb)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
